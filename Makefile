@@ -1,0 +1,51 @@
+# hifi_nb: two commands do all setup on a fresh machine.
+#   make test       create .venv, install, check the modules match the notebooks, run nbdev_test + pytest
+#   make reproduce  create .venv, install, run the cpu profile grid (resumable), the efficiency study, the report
+SHELL := /bin/bash
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTHON ?= python3
+PROFILE ?= cpu
+# the project's data live beside the checkout in ../shared; an environment variable overrides
+export HIFI_GLUE_DIR ?= $(if $(wildcard ../shared/glue),$(abspath ../shared/glue),)
+export HIFI_SAM_DIR ?= $(if $(wildcard ../shared/sam_splits),$(abspath ../shared/sam_splits),)
+export HF_HUB_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: install test check-export nbtest pytest reproduce efficiency report smoke clean
+
+$(BIN)/.installed: settings.ini setup.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# the CPU wheel of torch first: a bare `torch` requirement would pull a multi-GB CUDA build
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e ".[dev]" torch==2.13.0
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
+
+install: $(BIN)/.installed
+
+check-export: install
+	$(BIN)/nbdev_export
+	@if git rev-parse --git-dir >/dev/null 2>&1 && [ -n "$$(git status --porcelain -- hifi_nb)" ]; then \
+	  echo "nbdev_export changed hifi_nb/: the modules are out of sync with nbs/"; git status --short -- hifi_nb; exit 1; \
+	else echo "nbdev_export: hifi_nb/ matches nbs/"; fi
+
+nbtest: install
+	cd nbs && ../$(BIN)/nbdev_test --n_workers 2 --do_print
+
+pytest: install
+	$(BIN)/pytest -q tests
+
+test: check-export nbtest pytest
+
+smoke: install
+	$(BIN)/hifi-nb reproduce --profile smoke
+
+reproduce: install
+	$(BIN)/hifi-nb reproduce --profile $(PROFILE)
+	$(BIN)/hifi-nb efficiency
+	$(BIN)/hifi-nb report --profile $(PROFILE)
+
+clean:
+	rm -rf $(VENV) _proc _docs .pytest_cache
