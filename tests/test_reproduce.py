@@ -1,0 +1,168 @@
+"""The reproduce grid: smoke run through papermill, kill-and-resume, failures recorded, shards, report, LRs."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import hifi_nb.train as train
+from hifi_nb import reproduce as R
+from hifi_nb.report import TABLE_COLUMNS, build_report
+from hifi_nb.train import RECORD_KEYS, RunRecord, save_record
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+GLUE = Path(os.environ.get("HIFI_GLUE_DIR") or ROOT.parent / "shared" / "glue")
+needs_data = pytest.mark.skipif(not GLUE.is_dir(), reason="GLUE files not found (set HIFI_GLUE_DIR)")
+TINY = dict(model="tiny-bert", max_train_samples=16, max_eval_samples=16, n_score_examples=16, epochs=1,
+            batch_size=8, max_length=32, k=1, disable_tqdm=True)
+
+
+def _env():
+    env = dict(os.environ)
+    env.setdefault("HIFI_GLUE_DIR", str(GLUE))
+    env["TOKENIZERS_PARALLELISM"] = "false"
+    return env
+
+
+def _tiny_runs(methods=("full", "bitfit", "random_mask"), task="rte"):
+    return R.override([r for r in R.profile_runs("smoke") if r.task == task and r.method in methods], **TINY)
+
+
+@needs_data
+def test_smoke_cli_papermill(tmp_path):
+    "`hifi-nb reproduce --profile smoke` (one HiFi run, tiny model) end to end through the notebook."
+    cmd = [str(BIN / "hifi-nb"), "reproduce", "--profile", "smoke", "--tasks", "rte", "--methods", "hifi",
+           "--executor", "papermill", "--out", str(tmp_path), "--set"] + [f"{k}={json.dumps(v)}" for k, v in TINY.items()]
+    p = subprocess.run(cmd, capture_output=True, text=True, env=_env(), cwd=ROOT, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    rec = json.loads((tmp_path / "smoke" / "rte__hifi__0.json").read_text())
+    assert rec["status"] == "ok", rec["error"]
+    assert list(rec) == list(RECORD_KEYS)
+    assert rec["split"] == "test" and 0 <= rec["main"] <= 1 and len(rec["selection"]) == 2   # k=1 x 2 layers
+    assert (tmp_path / "smoke" / "rte__hifi__0.ipynb").exists()                              # executed notebook kept
+    assert not list((tmp_path / "smoke" / "tmp").glob("*"))                                  # nothing half-written
+    # second call: everything is done, nothing runs again
+    p2 = subprocess.run(cmd, capture_output=True, text=True, env=_env(), cwd=ROOT, timeout=120)
+    assert "1 already done" in p2.stdout, p2.stdout
+
+
+@needs_data
+def test_interrupted_write_then_resume(tmp_path, monkeypatch):
+    "A kill between writing the temp record and renaming it leaves no record; resuming redoes only that run."
+    runs = _tiny_runs()
+    real_replace, calls = os.replace, {"n": 0}
+
+    def dying_replace(src, dst):
+        if str(dst).endswith(".json"):
+            calls["n"] += 1
+            if calls["n"] == 2: raise KeyboardInterrupt("simulated kill during the second record's write")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(train.os, "replace", dying_replace)
+    with pytest.raises(KeyboardInterrupt):
+        R.run_grid(runs, tmp_path, "smoke", executor="inprocess", progress=False)
+    monkeypatch.setattr(train.os, "replace", real_replace)
+    out = tmp_path / "smoke"
+    assert sorted(p.name for p in out.glob("*.json")) == [f"{runs[0].id}.json"]
+    assert not list((out / "tmp").glob("*"))                       # the temp file was cleaned up, not left half
+    first = (out / f"{runs[0].id}.json").stat().st_mtime_ns
+    done = []
+    def counting(spec, path):
+        done.append(spec.id); return R.execute_inprocess(spec, path)
+    c = R.run_grid(runs, tmp_path, "smoke", runner=counting, progress=False)
+    assert done == [r.id for r in runs[1:]] and c["skipped"] == 1 and c["ok"] == 2
+    assert (out / f"{runs[0].id}.json").stat().st_mtime_ns == first
+
+
+@needs_data
+def test_sigkill_mid_grid_then_resume(tmp_path):
+    "SIGKILL the grid process mid-run: every record left is complete JSON, and a restart finishes the rest."
+    cmd = [str(BIN / "hifi-nb"), "reproduce", "--profile", "smoke", "--tasks", "rte", "--methods", "full", "bitfit",
+           "random_mask", "--executor", "inprocess", "--out", str(tmp_path), "--set"] + \
+          [f"{k}={json.dumps(v)}" for k, v in TINY.items()]
+    out = tmp_path / "smoke"
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(), cwd=ROOT)
+    t0 = time.time()
+    while time.time() - t0 < 180 and not list(out.glob("*.json")): time.sleep(0.2)
+    time.sleep(1.0)                                                # now inside the second run
+    proc.send_signal(signal.SIGKILL); proc.wait()
+    left = sorted(out.glob("*.json"))
+    assert 1 <= len(left) <= 3
+    stamps = {p.name: p.stat().st_mtime_ns for p in left}
+    for p in left: assert json.loads(p.read_text())["status"] == "ok"   # complete, parseable records only
+    p = subprocess.run(cmd, capture_output=True, text=True, env=_env(), cwd=ROOT, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert f"{len(left)} already done" in p.stdout
+    assert len(list(out.glob("*.json"))) == 3
+    assert all(q.stat().st_mtime_ns == stamps[q.name] for q in left)   # finished runs were not redone
+
+
+@needs_data
+def test_failing_run_is_recorded_and_grid_continues(tmp_path):
+    runs = _tiny_runs(("full", "random_heads", "bitfit"))
+    runs = [r if r.method != "random_heads" else R.override([r], k=99)[0] for r in runs]   # k out of range
+    c = R.run_grid(runs, tmp_path, "smoke", executor="inprocess", progress=False)
+    assert (c["ok"], c["failed"]) == (2, 1)
+    bad = json.loads((tmp_path / "smoke" / "rte__random_heads__0.json").read_text())
+    assert bad["status"] == "failed" and "99" in bad["error"] and bad["main"] is None
+    assert json.loads((tmp_path / "smoke" / "rte__bitfit__0.json").read_text())["status"] == "ok"
+    # a rerun skips the failed record unless asked to retry it
+    assert R.run_grid(runs, tmp_path, "smoke", executor="inprocess", progress=False)["skipped"] == 3
+
+
+@pytest.mark.parametrize("profile", ["cpu", "paper", "smoke"])
+def test_shards_partition(profile):
+    runs = R.profile_runs(profile)
+    assert len({r.id for r in runs}) == len(runs)
+    for n in (1, 2, 5):
+        parts = [R.shard(runs, i, n) for i in range(1, n + 1)]
+        ids = [r.id for p in parts for r in p]
+        assert sorted(ids) == sorted(r.id for r in runs) and len(ids) == len(set(ids))
+
+
+def test_cpu_profile_contents():
+    runs = R.profile_runs("cpu")
+    main = [r for r in runs if r.group == "main"]
+    assert len(main) == 5 * 7 * 3 and runs[:len(main)] == main
+    assert {r.method for r in main} == set(R.MAIN_METHODS)
+    assert {r.task for r in runs if r.group != "main"} == {"rte", "mrpc"}
+    assert all(dict(r.params)["protocol"] == "sam" and dict(r.params)["model"] == "minilm-l6" for r in runs)
+
+
+def test_paper_dry_run(capsys):
+    assert R.main(["reproduce", "--profile", "paper", "--dry-run", "--shard", "2/4", "--out", "/nonexistent"]) == 0
+    assert "385 runs (0 done) in profile paper, shard 2/4" in capsys.readouterr().out
+
+
+def test_report_from_synthetic_records(tmp_path):
+    vals = {("rte", "full"): [0.5, 0.7], ("rte", "hifi"): [0.6, 0.6, 0.6], ("cola", "full"): [0.3, 0.4, 0.5]}
+    for (t, m), vs in vals.items():
+        for s, v in enumerate(vs):
+            save_record(RunRecord(task=t, method=m, seed=s, main=v, trainable_pct=1.0, seconds=1, peak_mem_mb=1),
+                        tmp_path / "runs" / f"{t}__{m}__{s}.json")
+    build_report(tmp_path / "runs", tmp_path, "cpu")
+    t = pd.read_csv(tmp_path / "tables" / "main_cpu.csv")
+    assert list(t.columns) == TABLE_COLUMNS
+    r = t.set_index(["method", "task"])
+    assert r.loc[("full", "rte"), "mean"] == pytest.approx(60.0) and r.loc[("full", "rte"), "std"] == pytest.approx(14.1421, abs=1e-3)
+    assert r.loc[("full", "cola"), "metric"] == "mcc" and r.loc[("full", "rte"), "n_seeds"] == 2
+    assert r.loc[("full", "avg"), "mean"] == pytest.approx(50.0) and r.loc[("full", "avg"), "n_seeds"] == 2
+    md = (tmp_path / "tables" / "main_cpu.md").read_text()
+    assert "(partial)" in md and "60.00±14.14 (2)" in md        # 2 of 3 seeds; hifi misses CoLA
+
+
+def test_cpu_grid_takes_lrs_from_the_sweep_file(tmp_path, capsys):
+    "With results/hparams/lr_cpu.json present, every cpu run gets its method's swept rate (dry run)."
+    (tmp_path / "hparams").mkdir()
+    chosen = {m: 1e-4 * (i + 1) for i, m in enumerate(R.MAIN_METHODS)}
+    (tmp_path / "hparams" / "lr_cpu.json").write_text(json.dumps({"chosen": chosen}))
+    R.main(["reproduce", "--profile", "cpu", "--dry-run", "--out", str(tmp_path / "runs"), "--limit", "7"])
+    lines = capsys.readouterr().out.splitlines()[:7]
+    for line, m in zip(lines, R.MAIN_METHODS):
+        assert f'"lr": {chosen[m]}' in line, line
