@@ -495,6 +495,13 @@ def load_delta(base_model: nn.Module, path, check_fingerprint: bool = True) -> n
 def merge(model: nn.Module, inplace: bool = False) -> nn.Module:
     "A plain transformers model with the tuned values written in (same logits as `model`)."
     m = model if inplace else copy.deepcopy(model)
+    if not inplace:
+        # a deep copy of a parametrized module shares its dynamically made class with the original, and
+        # removing the parametrization deletes the property from that class: give the copy its own class
+        for mod in m.modules():
+            if parametrize.is_parametrized(mod):
+                cls = type(mod)
+                mod.__class__ = type(cls.__name__, cls.__bases__, dict(cls.__dict__))
     model_id = getattr(m, "hifi_model_id", None)
     if hasattr(m, "peft_config"):
         m = m.merge_and_unload()
