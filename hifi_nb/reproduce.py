@@ -403,6 +403,10 @@ def _grid(a, profile: str) -> int:
 
 def main(argv=None) -> int:
     "Entry point of the `hifi-nb` console script."
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["efficiency"]:   # its own options (`--out-dir`, `--quick`, `--budget-minutes`)
+        from hifi_nb.efficiency import main as efficiency_main
+        return efficiency_main(argv[1:])
     ap = argparse.ArgumentParser(prog="hifi-nb", description="Reproduce the HiFi and SAM experiments.")
     sub = ap.add_subparsers(dest="cmd", required=True)
     _grid_args(sub.add_parser("reproduce", help="run a profile's grid (resumable)"))
@@ -411,8 +415,9 @@ def main(argv=None) -> int:
     rp = sub.add_parser("report", help="tables and figures from the records")
     rp.add_argument("--profile", default="cpu"); rp.add_argument("--runs", default="results/runs")
     rp.add_argument("--out", default="results")
-    ef = sub.add_parser("efficiency", help="run the timing study notebook (nbs/efficiency.ipynb)")
-    ef.add_argument("--out", default="results/efficiency")
+    ef = sub.add_parser("efficiency", add_help=False,
+                        help="the timing study (nbs/efficiency.ipynb); options: `hifi-nb efficiency -h`")
+    ef.add_argument("args", nargs=argparse.REMAINDER)
     a = ap.parse_args(argv)
     if a.cmd == "reproduce":
         return _grid(a, a.profile)
@@ -429,13 +434,5 @@ def main(argv=None) -> int:
         from hifi_nb.report import build_report
         paths = build_report(Path(a.runs) / a.profile, a.out, a.profile)
         print("\n".join(str(p) for p in paths))
-        return 0
-    if a.cmd == "efficiency":
-        root = repo_root(); nb = root / "nbs" / "efficiency.ipynb" if root else None
-        if nb is None or not nb.exists(): raise SystemExit("nbs/efficiency.ipynb not found (needs the repository)")
-        import papermill as pm
-        default_data_env(); Path(a.out).mkdir(parents=True, exist_ok=True)
-        pm.execute_notebook(str(nb), str(Path(a.out) / "efficiency.executed.ipynb"), kernel_name="python3", language="python",
-                            cwd=str(nb.parent))
         return 0
     return 1
