@@ -51,14 +51,14 @@ def spec(task, method, seed, name=None, group="main", **params) -> RunSpec:
     return RunSpec(task, method, seed, name or method, group, tuple(sorted(params.items())))
 
 # %% ../nbs/06_reproduce.ipynb #6d5e2b78
-CPU_COMMON = dict(model="minilm-l6", protocol="sam", batch_size=32, max_length=128, n_score_examples=256,
+CPU_COMMON = dict(model="minilm-l6", protocol="sam", batch_size=16, max_length=128, n_score_examples=256,
                   score_batch_size=16, logging_steps=20)
 CPU_BUDGETS = {   # per task: training examples and epochs (seeded subsample of the SAM-protocol train split)
-    "rte":  dict(max_train_samples=1000, epochs=2),
-    "mrpc": dict(max_train_samples=1500, epochs=2),
-    "stsb": dict(max_train_samples=2000, epochs=2),
-    "cola": dict(max_train_samples=3000, epochs=2),
-    "sst2": dict(max_train_samples=3000, epochs=2, max_eval_samples=1000),
+    "rte":  dict(max_train_samples=1000, epochs=3),
+    "mrpc": dict(max_train_samples=1500, epochs=3),
+    "stsb": dict(max_train_samples=2000, epochs=3),
+    "cola": dict(max_train_samples=3000, epochs=3),
+    "sst2": dict(max_train_samples=3000, epochs=3, max_eval_samples=1000),
 }
 CPU_TASKS = ("rte", "mrpc", "stsb", "cola", "sst2")
 CPU_SEEDS = (0, 1, 2)
@@ -108,7 +108,7 @@ SWEEP_LRS = {"full": (2e-5, 5e-5, 1e-4), "bitfit": (3e-4, 1e-3, 3e-3), "lora": (
              "hifi": (2e-4, 5e-4, 1e-3), "sam": (5e-4, 2e-3, 5e-3)}
 LR_TIED = {"random_heads": "hifi", "random_mask": "sam"}
 SWEEP_TASKS = ("mrpc", "stsb")
-SWEEP_BUDGET = dict(max_train_samples=600, epochs=2, eval_test=False)
+SWEEP_BUDGET = dict(max_train_samples=1000, epochs=3, eval_test=False)
 
 def sweep_profile() -> list[RunSpec]:
     "Learning-rate sweep for the cpu profile: validation split only, seed 0."
