@@ -129,3 +129,42 @@ def test_tokenize_pairs_and_truncation(glue_dir):
     assert max(len(x) for x in enc["input_ids"]) == 32
     # two segments: token_type_ids contain 1s for the hypothesis
     assert all(1 in t for t in enc["token_type_ids"])
+
+
+def test_hub_path_with_a_stand_in_for_load_dataset(monkeypatch):
+    "The hub branch maps each hub schema onto the common columns (load_dataset replaced: no network here)."
+    from datasets import Dataset, DatasetDict
+    import datasets
+
+    hub = {
+        ("nyu-mll/glue", "rte"): {"sentence1": ["p1", "p2"], "sentence2": ["h1", "h2"], "label": [0, 1], "idx": [0, 1]},
+        ("nyu-mll/glue", "sst2"): {"sentence": ["good", "bad"], "label": [1, 0], "idx": [0, 1]},
+        ("nyu-mll/glue", "qqp"): {"question1": ["q1", "q2"], "question2": ["r1", "r2"], "label": [0, 1], "idx": [0, 1]},
+        ("super_glue", "cb"): {"premise": ["p1", "p2"], "hypothesis": ["h1", "h2"], "label": [2, 0], "idx": [0, 1]},
+        ("super_glue", "copa"): {"premise": ["p1", "p2"], "question": ["cause", "effect"], "choice1": ["a", "b"],
+                                 "choice2": ["c", "d"], "label": [1, 0], "idx": [0, 1]},
+        ("super_glue", "wsc.fixed"): {"text": ["Bob saw it.", "x"], "span1_index": [0, 0], "span2_index": [2, 0],
+                                      "span1_text": ["Bob", "x"], "span2_text": ["it", "x"], "label": [1, 0], "idx": [0, 1]},
+    }
+    calls = []
+
+    def fake_load_dataset(name, config):
+        calls.append((name, config))
+        d = Dataset.from_dict(hub[(name, config)])
+        return DatasetDict({"train": d, "validation": d})
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    for var in ("HIFI_GLUE_DIR", "HIFI_SAM_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    rte = load_task("rte")
+    assert rte["train"]["text_a"] == ["p1", "p2"] and rte["train"]["text_b"] == ["h1", "h2"]
+    assert list(rte["train"]["label"]) == [0, 1]
+    assert load_task("sst2")["train"]["text_b"] == [None, None]
+    assert load_task("qqp")["validation"]["text_b"] == ["r1", "r2"]
+    cb = load_task("cb", protocol="sam", seed=0)            # SAM protocol made from the hub's train/validation
+    assert set(cb) == {"train", "validation", "test"} and cb["test"]["text_b"] == ["h1", "h2"]
+    copa = load_task("copa")
+    assert copa["train"]["choice2"] == ["c", "d"] and copa["train"]["question"] == ["cause", "effect"]
+    wsc = load_task("wsc")
+    assert wsc["train"]["text_b"][0] == "it refers to Bob"
+    assert ("super_glue", "wsc.fixed") in calls
