@@ -86,12 +86,19 @@ def _layer_gram_stats(x: torch.Tensor, mrow: torch.Tensor, mcol: torch.Tensor | 
     B, T, d = x.shape
     s = torch.bmm(mrow, x)                                   # (B,1,d) token sums over real tokens
     y = x - s / n                                            # centred over real tokens
-    if mcol is not None: y.mul_(mcol)                        # zero the padding rows
-    C = torch.bmm(y.transpose(1, 2), y)                      # (B,d,d) centred Gram Σ_t z_t z_tᵀ
-    if exact:
-        yh = y.view(B, T, H, dh).permute(0, 2, 1, 3).double()  # (B,H,T,dh): the head blocks again, in float64
-        G = torch.matmul(yh.transpose(-1, -2), yh)             # (B,H,dh,dh) centred head Grams C_hh, float64
-    else:                                                      # the diagonal blocks of the float32 Gram
+    if mcol is None:                                         # no padding: one batched product
+        C = torch.bmm(y.transpose(1, 2), y)                  # (B,d,d) centred Gram Σ_t z_t z_tᵀ
+        if exact:
+            yh = y.view(B, T, H, dh).permute(0, 2, 1, 3).double()  # (B,H,T,dh): the head blocks again, in float64
+            G = torch.matmul(yh.transpose(-1, -2), yh)             # (B,H,dh,dh) centred head Grams C_hh, float64
+    else:                                                    # padded batch: multiply real tokens only (about half
+        keep = mcol.view(B, T) > 0                           # the rows of a padded RTE batch are padding)
+        parts = y[keep].split(keep.sum(1).tolist())          # each example's (n_x, d) real rows, in batch order
+        C = torch.stack([z.T @ z for z in parts])
+        if exact:
+            zh = [z.view(-1, H, dh).transpose(0, 1).double() for z in parts]   # (H, n_x, dh) per example
+            G = torch.stack([q.transpose(-1, -2) @ q for q in zh])
+    if not exact:                                            # the diagonal blocks of the float32 Gram
         G = torch.diagonal(C.view(B, H, dh, H, dh), dim1=1, dim2=3).permute(0, 3, 1, 2).double()
     sh = (s.view(B, H, dh) / n.view(B, 1, 1).sqrt()).double()
     G.add_(sh.unsqueeze(-1) * sh.unsqueeze(-2))              # raw Gram O_hᵀO_h = C_hh + n μ_h μ_hᵀ (float64)
