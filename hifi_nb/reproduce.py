@@ -22,8 +22,8 @@ __all__ = ['MAIN_METHODS', 'CPU_COMMON', 'CPU_BUDGETS', 'CPU_TASKS', 'CPU_SEEDS'
            'SWEEP_TASKS', 'SWEEP_BUDGET', 'PROFILES', 'PARAMETERS_MARK', 'SWEEPS', 'RunSpec', 'spec', 'cpu_profile',
            'smoke_profile', 'paper_profile', 'sweep_profile', 'profile_runs', 'parse_shard', 'shard', 'select_runs',
            'override', 'repo_root', 'run_notebook_path', 'default_data_env', 'execute_inprocess', 'tag_parameters',
-           'execute_papermill', 'record_path', 'run_grid', 'choose_lrs', 'write_lrs', 'hparams_dir', 'load_lrs',
-           'apply_lrs', 'ensure_lrs', 'main']
+           'execute_papermill', 'record_path', 'run_grid', 'choose_lrs', 'lrs_at_edge', 'write_lrs', 'hparams_dir',
+           'load_lrs', 'apply_lrs', 'ensure_lrs', 'main']
 
 # %% ../nbs/06_reproduce.ipynb #1db5b2e5
 MAIN_METHODS = ("full", "bitfit", "lora", "hifi", "random_heads", "sam", "random_mask")
@@ -104,8 +104,8 @@ def paper_profile() -> list[RunSpec]:
                                      n_score_examples=1024, logging_steps=50))
     return runs
 
-SWEEP_LRS = {"full": (2e-5, 5e-5, 1e-4), "bitfit": (3e-4, 1e-3, 3e-3), "lora": (2e-4, 5e-4, 1e-3),
-             "hifi": (2e-4, 5e-4, 1e-3), "sam": (5e-4, 2e-3, 5e-3)}
+SWEEP_LRS = {"full": (2e-5, 5e-5, 1e-4, 2e-4), "bitfit": (3e-4, 1e-3, 3e-3, 1e-2),
+             "lora": (2e-4, 5e-4, 1e-3, 2e-3), "hifi": (2e-4, 5e-4, 1e-3, 2e-3), "sam": (5e-4, 2e-3, 5e-3, 1e-2)}
 LR_TIED = {"random_heads": "hifi", "random_mask": "sam"}
 SWEEP_TASKS = ("mrpc", "stsb")
 SWEEP_BUDGET = dict(max_train_samples=1000, epochs=3, eval_test=False)
@@ -300,13 +300,24 @@ def choose_lrs(records: list[dict]) -> tuple[dict, list[dict]]:
         if src in chosen: chosen[tied] = chosen[src]
     return chosen, rows
 
+def lrs_at_edge(chosen: dict, grid: dict | None = None) -> dict:
+    "`{method: 'lowest'|'highest'}` for chosen rates on the edge of their swept range (the optimum may lie beyond)."
+    grid = SWEEP_LRS if grid is None else grid
+    out = {}
+    for m, lr in chosen.items():
+        g = grid.get(m)
+        if not g or len(g) < 2: continue
+        if lr == max(g): out[m] = "highest"
+        elif lr == min(g): out[m] = "lowest"
+    return out
+
 def write_lrs(chosen: dict, rows: list[dict], out_dir: str | Path = "results/hparams", profile: str = "cpu") -> Path:
     "Write the chosen rates (json) and the sweep table with how they were chosen (markdown)."
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     meta = dict(profile=profile, chosen=chosen, tied=LR_TIED, tasks=list(SWEEP_TASKS), grid=SWEEP_LRS,
                 budget={t: CPU_BUDGETS[t] | SWEEP_BUDGET for t in SWEEP_TASKS}, seed=0,
                 rule="max mean validation main metric (best epoch) over the sweep tasks; ties -> smaller lr",
-                rows=rows)
+                at_edge=lrs_at_edge(chosen), rows=rows)
     from hifi_nb.train import atomic_write_text
     p = atomic_write_text(out / f"lr_{profile}.json", json.dumps(meta, indent=1) + "\n")
     tasks = [k for k in (rows[0] if rows else {}) if k not in ("method", "lr", "mean", "complete")]
@@ -323,6 +334,10 @@ def write_lrs(chosen: dict, rows: list[dict], out_dir: str | Path = "results/hpa
         mark = "**yes**" if chosen.get(r["method"]) == r["lr"] else ""
         lines.append(f"| {r['method']} | {r['lr']:g} | {cells} | {100 * r['mean']:.2f} | {mark} |")
     lines += ["", "Chosen: " + ", ".join(f"`{m}` {lr:g}" for m, lr in chosen.items()), ""]
+    edge = {m: e for m, e in lrs_at_edge(chosen).items() if m in SWEEP_LRS}
+    if edge:
+        lines += ["On the edge of the swept range (a better rate may lie beyond it): " +
+                  ", ".join(f"`{m}` ({e})" for m, e in edge.items()), ""]
     atomic_write_text(out / f"lr_{profile}.md", "\n".join(lines))
     return p
 
@@ -333,9 +348,16 @@ def hparams_dir(out: str | Path) -> Path:
     "`results/hparams` beside `results/runs`."
     return Path(out).resolve().parent / "hparams"
 
-def load_lrs(profile: str, hparams: str | Path) -> dict | None:
+def _grid_key(grid: dict) -> dict:
+    return {m: sorted(float(x) for x in v) for m, v in grid.items()}
+
+def load_lrs(profile: str, hparams: str | Path, current_only: bool = False) -> dict | None:
+    "The chosen rates on disk (None if missing, or with `current_only` if swept over another grid)."
     p = Path(hparams) / f"lr_{profile}.json"
-    return json.loads(p.read_text())["chosen"] if p.exists() else None
+    if not p.exists(): return None
+    meta = json.loads(p.read_text())
+    if current_only and _grid_key(meta.get("grid", {})) != _grid_key(SWEEP_LRS): return None
+    return meta["chosen"]
 
 def apply_lrs(runs: list[RunSpec], lrs: dict) -> list[RunSpec]:
     "Set `lr` of every run without one from `lrs[method]`."
@@ -346,10 +368,11 @@ def ensure_lrs(profile: str, out, executor: str = "auto", progress: bool = True)
     "The profile's swept learning rates, running its sweep first if they are not on disk yet."
     if profile not in SWEEPS: return None
     hp = hparams_dir(out)
-    lrs = load_lrs(profile, hp)
+    lrs = load_lrs(profile, hp, current_only=True)
     if lrs is None:
         sw = SWEEPS[profile]
-        print(f"hifi-nb: {hp}/lr_{profile}.json missing: running the learning-rate sweep ({sw}) first", file=sys.stderr)
+        why = "swept over another grid" if (hp / f"lr_{profile}.json").exists() else "missing"
+        print(f"hifi-nb: {hp}/lr_{profile}.json {why}: running the learning-rate sweep ({sw}) first", file=sys.stderr)
         run_grid(profile_runs(sw), out, sw, executor, progress=progress)
         recs = [json.loads(p.read_text()) for p in sorted((Path(out) / sw).glob("*.json"))]
         chosen, rows = choose_lrs(recs)
