@@ -19,11 +19,11 @@ from .train import RunRecord, failed_record, load_record, save_record
 # %% auto #0
 __all__ = ['MAIN_METHODS', 'CPU_COMMON', 'CPU_BUDGETS', 'CPU_TASKS', 'CPU_SEEDS', 'ABLATION_TASKS', 'HIFI_SELECTIONS',
            'ABLATION_SEEDS', 'K_SWEEP', 'DENSITY_SWEEP', 'SMOKE_COMMON', 'PAPER_TASKS', 'SWEEP_LRS', 'LR_TIED',
-           'SWEEP_TASKS', 'SWEEP_BUDGET', 'PROFILES', 'PARAMETERS_MARK', 'SWEEPS', 'RunSpec', 'spec', 'cpu_profile',
-           'smoke_profile', 'paper_profile', 'sweep_profile', 'profile_runs', 'parse_shard', 'shard', 'select_runs',
-           'override', 'repo_root', 'run_notebook_path', 'default_data_env', 'execute_inprocess', 'tag_parameters',
-           'execute_papermill', 'record_path', 'run_grid', 'choose_lrs', 'lrs_at_edge', 'write_lrs', 'hparams_dir',
-           'load_lrs', 'apply_lrs', 'ensure_lrs', 'main']
+           'SWEEP_TASKS', 'SWEEP_BUDGET', 'PROFILES', 'PARAMETERS_MARK', 'NOTEBOOK_PARAMS', 'SWEEPS', 'RunSpec', 'spec',
+           'cpu_profile', 'smoke_profile', 'paper_profile', 'sweep_profile', 'profile_runs', 'parse_shard', 'shard',
+           'select_runs', 'override', 'repo_root', 'run_notebook_path', 'default_data_env', 'execute_inprocess',
+           'tag_parameters', 'papermill_parameters', 'execute_papermill', 'record_path', 'run_grid', 'choose_lrs',
+           'lrs_at_edge', 'write_lrs', 'hparams_dir', 'load_lrs', 'apply_lrs', 'ensure_lrs', 'main']
 
 # %% ../nbs/06_reproduce.ipynb #1db5b2e5
 MAIN_METHODS = ("full", "bitfit", "lora", "hifi", "random_heads", "sam", "random_mask")
@@ -104,8 +104,8 @@ def paper_profile() -> list[RunSpec]:
                                      n_score_examples=1024, logging_steps=50))
     return runs
 
-SWEEP_LRS = {"full": (2e-5, 5e-5, 1e-4, 2e-4), "bitfit": (3e-4, 1e-3, 3e-3, 1e-2),
-             "lora": (2e-4, 5e-4, 1e-3, 2e-3), "hifi": (2e-4, 5e-4, 1e-3, 2e-3), "sam": (5e-4, 2e-3, 5e-3, 1e-2)}
+SWEEP_LRS = {"full": (5e-5, 1e-4, 2e-4), "bitfit": (1e-3, 3e-3, 1e-2), "lora": (5e-4, 1e-3, 2e-3),
+             "hifi": (5e-4, 1e-3, 2e-3), "sam": (1e-3, 3e-3, 1e-2)}
 LR_TIED = {"random_heads": "hifi", "random_mask": "sam"}
 SWEEP_TASKS = ("mrpc", "stsb")
 SWEEP_BUDGET = dict(max_train_samples=1000, epochs=3, eval_test=False)
@@ -194,17 +194,30 @@ def tag_parameters(src: Path, dst: Path) -> Path:
     nbformat.write(nb, str(dst))
     return dst
 
+NOTEBOOK_PARAMS = ("name", "group", "model", "protocol", "k", "selection", "density", "lr", "epochs", "batch_size",
+                   "max_length", "max_train_samples", "max_eval_samples", "n_score_examples")
+
+def papermill_parameters(spec: RunSpec, record_path: Path) -> dict:
+    """The papermill parameters of one run: every named parameter of the notebook is set, from the spec or
+    else from `train.run`'s own default, so the notebook's demo defaults (a tiny model, k=1, 64 validation
+    examples ...) never leak into a grid run and both executors train exactly the same thing."""
+    import inspect
+    from hifi_nb.train import run
+    defaults = {n: p.default for n, p in inspect.signature(run).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+    kw = spec.kwargs()
+    params = dict(task=kw.pop("task"), method=kw.pop("method"), seed=kw.pop("seed"),
+                  output_path=str(Path(record_path).resolve()))
+    params |= {k: kw.pop(k) if k in kw else defaults[k] for k in NOTEBOOK_PARAMS}
+    params["extra"] = kw                       # every other run() argument
+    return params
+
 def execute_papermill(spec: RunSpec, record_path: Path, notebook: Path | None = None) -> RunRecord:
     "Run the per-run notebook with papermill; keep the executed notebook beside the record."
     import papermill as pm
     notebook = Path(notebook or run_notebook_path())
-    kw = spec.kwargs()
-    task, method, seed = kw.pop("task"), kw.pop("method"), kw.pop("seed")
-    params = dict(task=task, method=method, seed=seed, output_path=str(record_path.resolve()))
-    named = ("name", "group", "model", "protocol", "k", "selection", "density", "lr", "epochs", "batch_size",
-             "max_length", "max_train_samples", "max_eval_samples", "n_score_examples")
-    params |= {k: kw.pop(k) for k in named if k in kw}
-    params["extra"] = kw                       # every other run() argument
+    params = papermill_parameters(spec, record_path)
+    task, method, seed = params["task"], params["method"], params["seed"]
     tmpdir = record_path.parent / "tmp"; tmpdir.mkdir(parents=True, exist_ok=True)
     tmp_nb = tmpdir / f"{record_path.stem}.{os.getpid()}.ipynb"
     final_nb = record_path.with_suffix(".ipynb")
