@@ -18,9 +18,10 @@ MAIN_METHODS = ("full", "bitfit", "lora", "hifi", "random_heads", "sam", "random
 TABLE_COLUMNS = ["method", "task", "metric", "mean", "std", "n_seeds", "trainable_pct"]
 
 # %% auto #0
-__all__ = ['MAIN_METHODS', 'TABLE_COLUMNS', 'load_records', 'main_table', 'expected_cells', 'pm', 'md_table', 'main_markdown',
-           'stability_table', 'variant_table', 'sweep_table', 'long_markdown', 'plot_heads', 'plot_run', 'fig_heads',
-           'fig_convergence', 'fig_sweep', 'fig_seed_spread', 'build_report']
+__all__ = ['MAIN_METHODS', 'TABLE_COLUMNS', 'SPARSE_METHODS', 'load_records', 'main_table', 'expected_cells', 'pm', 'md_table',
+           'main_markdown', 'stability_table', 'variant_table', 'sweep_table', 'long_markdown', 'quality_targets',
+           'targets_markdown', 'plot_heads', 'plot_run', 'fig_heads', 'fig_convergence', 'fig_sweep', 'fig_seed_spread',
+           'build_report']
 
 # %% ../nbs/07_report.ipynb #fbf072c5
 def load_records(runs_dir: str | Path) -> pd.DataFrame:
@@ -146,6 +147,41 @@ def long_markdown(t: pd.DataFrame, row: str, title: str, n_seeds: int) -> str:
             f"{' (seed count in parentheses where fewer than ' + str(n_seeds) + ')' if partial else ''}.\n\n"
             + md_table([row] + [k.upper() for k in tasks], rows) + "\n")
 
+# %% ../nbs/07_report.ipynb #b9d2e6a1
+SPARSE_METHODS = ("bitfit", "lora", "hifi", "random_heads", "sam", "random_mask")
+
+def quality_targets(table: pd.DataFrame, full: str = "full") -> pd.DataFrame:
+    """The quality targets measured on a `main_table`: one row per check with columns `check, value, target,
+    met, tasks, n_seeds` (`met` is None when not measurable). Averages run over the tasks both sides share."""
+    t = table[table.task != "avg"]
+    def common(a, b, col):
+        x = t[t.method == a].set_index("task")[col].dropna(); y = t[t.method == b].set_index("task")[col].dropna()
+        tasks = sorted(set(x.index) & set(y.index))
+        n = int(t[t.method.isin([a, b]) & t.task.isin(tasks)].n_seeds.min()) if tasks else 0
+        return (x[tasks].mean() if tasks else np.nan), (y[tasks].mean() if tasks else np.nan), tasks, n
+    rows = []
+    for a, b, thr, name in (("hifi", full, -1.0, "hifi avg − full avg"), ("hifi", "random_heads", 1.0, "hifi avg − random_heads avg"),
+                            ("sam", full, -1.0, "sam avg − full avg")):
+        xa, xb, tasks, n = common(a, b, "mean")
+        v = xa - xb
+        rows.append(dict(check=name, value=v, target=f">= {thr:+.1f}", met=None if np.isnan(v) else bool(v >= thr),
+                         tasks=",".join(tasks), n_seeds=n))
+    for m in SPARSE_METHODS:
+        sa, sf, tasks, n = common(m, full, "std")
+        v = sa - sf
+        rows.append(dict(check=f"{m} mean std − full mean std", value=v, target="<= 0",
+                         met=None if np.isnan(v) else bool(v <= 0), tasks=",".join(tasks), n_seeds=n))
+    return pd.DataFrame(rows, columns=["check", "value", "target", "met", "tasks", "n_seeds"])
+
+def targets_markdown(q: pd.DataFrame) -> str:
+    "The checks as a markdown table (points ×100)."
+    verdict = lambda m: "not measurable" if m is None or (isinstance(m, float) and np.isnan(m)) else ("**met**" if m else "**missed**")
+    rows = [[r.check, "–" if np.isnan(r.value) else f"{r.value:+.2f}", r.target, verdict(r.met), r.tasks or "–", r.n_seeds]
+            for r in q.itertuples()]
+    return ("## Quality targets (measured)\n\nPoints ×100, over the tasks both sides share; "
+            "`seeds` is the fewest seeds behind any cell used.\n\n" +
+            md_table(["check", "value", "target", "verdict", "tasks", "seeds"], rows) + "\n")
+
 # %% ../nbs/07_report.ipynb #da3bf9fc
 import matplotlib
 import matplotlib.pyplot as plt
@@ -257,6 +293,10 @@ def build_report(runs_dir: str | Path, out: str | Path = "results", profile: str
                md_table(["method", "avg std", "std rank", "avg score", "score rank", "seeds (min)"],
                         [[r.method, f"{r.avg_std:.2f}", r.std_rank, f"{r.avg_score:.2f}", r.score_rank, r.n_seeds]
                          for r in stab.sort_values("avg_std").itertuples()]), ""]
+    if len(main):
+        q = quality_targets(main)
+        atomic_write_text(tables / f"targets_{profile}.csv", q.to_csv(index=False, float_format="%.4f"))
+        md.append(targets_markdown(q))
     abl_names = ["hifi", "hifi_info_only", "hifi_corr_only", "hifi_bottom_k", "random_heads"]
     abl_tasks = sorted(set(df[df.group == "ablation"].task)) or None
     abl = variant_table(df, abl_names, ("main", "ablation"), abl_tasks) if abl_tasks else pd.DataFrame()
