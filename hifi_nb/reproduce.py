@@ -21,9 +21,10 @@ __all__ = ['MAIN_METHODS', 'CPU_COMMON', 'CPU_BUDGETS', 'CPU_TASKS', 'CPU_SEEDS'
            'ABLATION_SEEDS', 'K_SWEEP', 'DENSITY_SWEEP', 'SMOKE_COMMON', 'PAPER_TASKS', 'SWEEP_LRS', 'LR_TIED',
            'SWEEP_TASKS', 'SWEEP_BUDGET', 'PROFILES', 'PARAMETERS_MARK', 'NOTEBOOK_PARAMS', 'SWEEPS', 'RunSpec', 'spec',
            'cpu_profile', 'smoke_profile', 'paper_profile', 'sweep_profile', 'profile_runs', 'parse_shard', 'shard',
-           'select_runs', 'override', 'repo_root', 'run_notebook_path', 'default_data_env', 'execute_inprocess',
-           'tag_parameters', 'papermill_parameters', 'execute_papermill', 'record_path', 'run_grid', 'choose_lrs',
-           'lrs_at_edge', 'write_lrs', 'hparams_dir', 'load_lrs', 'apply_lrs', 'ensure_lrs', 'main']
+           'child_shards', 'select_runs', 'override', 'repo_root', 'run_notebook_path', 'default_data_env',
+           'execute_inprocess', 'tag_parameters', 'papermill_parameters', 'execute_papermill', 'record_path',
+           'run_grid', 'choose_lrs', 'lrs_at_edge', 'write_lrs', 'hparams_dir', 'load_lrs', 'apply_lrs', 'ensure_lrs',
+           'choose_and_write_lrs', 'main']
 
 # %% ../nbs/06_reproduce.ipynb #1db5b2e5
 MAIN_METHODS = ("full", "bitfit", "lora", "hifi", "random_heads", "sam", "random_mask")
@@ -135,6 +136,12 @@ def parse_shard(s: str | None) -> tuple[int, int]:
 def shard(runs: list, i: int, n: int) -> list:
     "The i-th of n round-robin shards (1-based): together the shards partition `runs`, each in grid order."
     return runs[i - 1::n]
+
+def child_shards(shard_spec: str | None, jobs: int) -> list[str]:
+    "The `--shard` of each of `jobs` local workers inside shard `shard_spec`: together they cover it exactly once."
+    i, n = parse_shard(shard_spec)
+    if jobs < 1: raise ValueError(f"--jobs must be >= 1, got {jobs}")
+    return [f"{(i - 1) + n * (j - 1) + 1}/{n * jobs}" for j in range(1, jobs + 1)]
 
 def select_runs(runs: list[RunSpec], tasks=None, methods=None, seeds=None, groups=None, limit=None) -> list[RunSpec]:
     "Filter a grid by task, method (or grid label), seed and group; keep the first `limit`."
@@ -387,11 +394,16 @@ def ensure_lrs(profile: str, out, executor: str = "auto", progress: bool = True)
         why = "swept over another grid" if (hp / f"lr_{profile}.json").exists() else "missing"
         print(f"hifi-nb: {hp}/lr_{profile}.json {why}: running the learning-rate sweep ({sw}) first", file=sys.stderr)
         run_grid(profile_runs(sw), out, sw, executor, progress=progress)
-        recs = [json.loads(p.read_text()) for p in sorted((Path(out) / sw).glob("*.json"))]
-        chosen, rows = choose_lrs(recs)
-        write_lrs(chosen, rows, hp, profile)
-        lrs = chosen
+        lrs = choose_and_write_lrs(profile, out)
     return lrs
+
+def choose_and_write_lrs(profile: str, out) -> dict:
+    "Choose the rates from every sweep record on disk and write `results/hparams/lr_<profile>.{json,md}`."
+    sw = SWEEPS.get(profile, f"sweep_{profile}")
+    recs = [json.loads(p.read_text()) for p in sorted((Path(out) / sw).glob("*.json"))]
+    chosen, rows = choose_lrs(recs)
+    write_lrs(chosen, rows, hparams_dir(out), profile)
+    return chosen
 
 # %% ../nbs/06_reproduce.ipynb #4b46ff01
 def _parse_sets(items) -> dict:
@@ -414,8 +426,47 @@ def _grid_args(p):
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override run() parameters")
     p.add_argument("--executor", default="auto", choices=("auto", "papermill", "inprocess"))
     p.add_argument("--retry-failed", action="store_true", help="rerun runs whose record says failed")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="parallel workers on this machine (each a shard, cores split evenly between them)")
+
+def _spawn(argvs: list[list[str]], threads: int) -> list[int]:
+    "Run `hifi-nb <argv>` for each argv in parallel, each with `threads` CPU threads; their exit codes."
+    import subprocess
+    env = os.environ | {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    code = "import sys; from hifi_nb.reproduce import main; sys.exit(main())"
+    procs = [subprocess.Popen([sys.executable, "-c", code, *argv], env=env) for argv in argvs]
+    try:
+        return [p.wait() for p in procs]
+    except BaseException:                      # Ctrl-C / kill: stop the workers too (records stay atomic)
+        for p in procs: p.terminate()
+        for p in procs: p.wait()
+        raise
+
+def _grid_parallel(a, profile: str) -> int:
+    "`--jobs N`: the learning-rate sweep (if due) and then the grid, each split over N worker processes."
+    if a.limit: raise SystemExit("--limit cannot be combined with --jobs")
+    threads = max(1, (os.cpu_count() or 1) // a.jobs)
+    base = ["--out", a.out, "--executor", a.executor]
+    sets = _parse_sets(a.set)
+    if profile in SWEEPS and "lr" not in sets and load_lrs(profile, hparams_dir(a.out), current_only=True) is None:
+        sw = SWEEPS[profile]
+        print(f"hifi-nb: learning-rate sweep ({sw}) first, on {a.jobs} workers", file=sys.stderr)
+        rcs = _spawn([["reproduce", "--profile", sw, "--shard", c, *base] for c in child_shards(None, a.jobs)], threads)
+        if any(rcs): raise SystemExit(f"sweep workers exited with {rcs}")
+        choose_and_write_lrs(profile, a.out)
+    sel = [*(["--tasks", *a.tasks] if a.tasks else []), *(["--methods", *a.methods] if a.methods else []),
+           *(["--seeds", *map(str, a.seeds)] if a.seeds else []), *(["--groups", *a.groups] if a.groups else []),
+           *(["--set", *a.set] if a.set else []), *(["--retry-failed"] if a.retry_failed else [])]
+    rcs = _spawn([["reproduce", "--profile", profile, "--shard", c, *base, *sel] for c in child_shards(a.shard, a.jobs)],
+                 threads)
+    runs = shard(select_runs(profile_runs(profile), a.tasks, a.methods, a.seeds, a.groups), *parse_shard(a.shard))
+    st = [_status(record_path(a.out, profile, s)) for s in runs]
+    print(f"{profile} ({a.jobs} workers): {st.count('ok')} ok, {sum(x not in (None, 'ok') for x in st)} failed, "
+          f"{st.count(None)} not run, of {len(runs)}")
+    return max(rcs)
 
 def _grid(a, profile: str) -> int:
+    if getattr(a, "jobs", 1) > 1 and not a.dry_run: return _grid_parallel(a, profile)
     i, n = parse_shard(a.shard)
     runs = select_runs(profile_runs(profile), a.tasks, a.methods, a.seeds, a.groups)
     runs = shard(runs, i, n)
@@ -461,10 +512,8 @@ def main(argv=None) -> int:
         prof = a.profile if a.profile.startswith("sweep_") else f"sweep_{a.profile}"
         rc = _grid(a, prof)
         if a.dry_run: return rc
-        recs = [json.loads(p.read_text()) for p in sorted((Path(a.out) / prof).glob("*.json"))]
-        chosen, rows = choose_lrs(recs)
-        path = write_lrs(chosen, rows, hparams_dir(a.out), prof.removeprefix("sweep_"))
-        print(f"learning rates: {chosen} -> {path}")
+        chosen = choose_and_write_lrs(prof.removeprefix("sweep_"), a.out)
+        print(f"learning rates: {chosen} -> {hparams_dir(a.out) / ('lr_' + prof.removeprefix('sweep_') + '.json')}")
         return 0
     if a.cmd == "report":
         from hifi_nb.report import build_report

@@ -166,3 +166,21 @@ def test_cpu_grid_takes_lrs_from_the_sweep_file(tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()[:7]
     for line, m in zip(lines, R.MAIN_METHODS):
         assert f'"lr": {chosen[m]}' in line, line
+
+
+@needs_data
+def test_jobs_split_the_grid_over_workers(tmp_path):
+    "`--jobs 2`: two worker processes, one thread each, together run every selected run exactly once."
+    cmd = [str(BIN / "hifi-nb"), "reproduce", "--profile", "smoke", "--tasks", "rte", "--methods", "full", "bitfit",
+           "random_mask", "--executor", "inprocess", "--jobs", "2", "--out", str(tmp_path),
+           "--set"] + [f"{k}={json.dumps(v)}" for k, v in TINY.items()]
+    p = subprocess.run(cmd, capture_output=True, text=True, env=_env(), cwd=ROOT, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "smoke (2 workers): 3 ok, 0 failed, 0 not run, of 3" in p.stdout, p.stdout
+    recs = [json.loads(f.read_text()) for f in sorted((tmp_path / "smoke").glob("*.json"))]
+    assert sorted(r["method"] for r in recs) == ["bitfit", "full", "random_mask"]
+    assert {r["versions"]["threads"] for r in recs} == {max(1, (os.cpu_count() or 1) // 2)}   # cores split
+    log = (tmp_path / "smoke" / "grid.log").read_text().splitlines()
+    assert sorted(line.split("\t")[1] for line in log) == sorted(f"rte__{m}__0" for m in ("full", "bitfit", "random_mask"))
+    with pytest.raises(SystemExit):
+        R.main(["reproduce", "--profile", "smoke", "--jobs", "2", "--limit", "1", "--out", str(tmp_path)])
