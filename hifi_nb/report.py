@@ -21,7 +21,7 @@ TABLE_COLUMNS = ["method", "task", "metric", "mean", "std", "n_seeds", "trainabl
 __all__ = ['MAIN_METHODS', 'TABLE_COLUMNS', 'SPARSE_METHODS', 'load_records', 'main_table', 'expected_cells', 'pm', 'md_table',
            'main_markdown', 'stability_table', 'variant_table', 'sweep_table', 'long_markdown', 'quality_targets',
            'targets_markdown', 'plot_heads', 'plot_run', 'fig_heads', 'fig_convergence', 'fig_sweep', 'fig_seed_spread',
-           'build_report']
+           'fig_lr_sweep', 'build_report']
 
 # %% ../nbs/07_report.ipynb #fbf072c5
 def load_records(runs_dir: str | Path) -> pd.DataFrame:
@@ -37,10 +37,10 @@ def load_records(runs_dir: str | Path) -> pd.DataFrame:
                          group=d.get("group", "main"), seed=d.get("seed"), status=d.get("status", "ok"),
                          main=d.get("main"), val_main=(d.get("val_metrics") or {}).get("main"),
                          trainable_pct=d.get("trainable_pct"), seconds=d.get("seconds"),
-                         peak_mem_mb=d.get("peak_mem_mb"), k=cfg.get("k"), density=cfg.get("density"),
+                         peak_mem_mb=d.get("peak_mem_mb"), k=cfg.get("k"), density=cfg.get("density"), lr=cfg.get("lr"),
                          selection=d.get("selection"), extra=d.get("extra") or {}, path=str(p)))
     cols = ["task", "method", "name", "group", "seed", "status", "main", "val_main", "trainable_pct", "seconds",
-            "peak_mem_mb", "k", "density", "selection", "extra", "path"]
+            "peak_mem_mb", "k", "density", "lr", "selection", "extra", "path"]
     return pd.DataFrame(rows, columns=cols)
 
 # %% ../nbs/07_report.ipynb #099e3837
@@ -269,6 +269,20 @@ def fig_seed_spread(df: pd.DataFrame, path: Path, methods=MAIN_METHODS):
     axes[0][0].set_ylabel("main metric ×100"); fig.suptitle("Spread over seeds"); fig.tight_layout()
     fig.savefig(path, dpi=120); plt.close(fig); return path
 
+def fig_lr_sweep(df: pd.DataFrame, path: Path):
+    "The learning-rate sweep: validation score vs rate, one panel per task, one line per method."
+    d = df[(df.status == "ok") & df.val_main.notna() & df.lr.notna()]
+    if d.empty: return None
+    tasks = sorted(set(d.task))
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.2), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        for m, g in d[d.task == task].groupby("method", sort=False):
+            g = g.sort_values("lr")
+            ax.plot(g.lr, 100 * g.val_main, marker="o", label=m)
+        ax.set_xscale("log"); ax.set_xlabel("learning rate"); ax.set_title(f"{task.upper()} (val)")
+    axes[0][0].set_ylabel("validation main metric ×100"); axes[0][-1].legend(fontsize=8)
+    fig.tight_layout(); fig.savefig(path, dpi=120); plt.close(fig); return path
+
 # %% ../nbs/07_report.ipynb #7767caa9
 def build_report(runs_dir: str | Path, out: str | Path = "results", profile: str = "cpu", n_seeds: int | None = None,
                  tasks=None) -> list[Path]:
@@ -323,5 +337,9 @@ def build_report(runs_dir: str | Path, out: str | Path = "results", profile: str
               fig_sweep(ks, "k", figures / f"score_vs_k_{profile}.png", "HiFi: score vs heads per layer"),
               fig_sweep(ds, "density", figures / f"score_vs_density_{profile}.png", "SAM: score vs density", logx=True),
               fig_seed_spread(df, figures / f"seed_spread_{profile}.png")):
+        if p is not None: written.append(p)
+    sweep_dir = Path(runs_dir).parent / f"sweep_{profile}"        # the learning-rate sweep, if there is one
+    if sweep_dir.is_dir():
+        p = fig_lr_sweep(load_records(sweep_dir), figures / f"lr_sweep_{profile}.png")
         if p is not None: written.append(p)
     return written
