@@ -104,6 +104,8 @@ def main_markdown(table: pd.DataFrame, n_seeds: int, tasks=None, title: str = "M
         avg = "–" if a is None or any((m, t) not in cells for t in tasks) else pm(a.mean, a.std)
         r += [avg, "–" if a is None else f"{a.trainable_pct:.3f}"]
         rows.append(r)
+    if not methods:
+        return f"## {title} (partial)\n\n**Partial**: no finished main-table run yet.\n"
     note = (f"**Partial**: {missing} missing cells, {short} cells with fewer than {n_seeds} seeds (seed count in "
             "parentheses); averages only over complete rows." if partial else
             f"Complete: every cell has {n_seeds} seeds.")
