@@ -48,7 +48,7 @@ smoke: install
 reproduce: install
 	$(BIN)/hifi-nb reproduce --profile $(PROFILE) --jobs $(JOBS)
 	$(BIN)/hifi-nb efficiency
-	$(BIN)/hifi-nb report --profile $(PROFILE)
+	$(BIN)/hifi-nb report --profile $(PROFILE) --readme README.md
 
 clean:
 	rm -rf $(VENV) _proc _docs .pytest_cache

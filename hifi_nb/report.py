@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ TABLE_COLUMNS = ["method", "task", "metric", "mean", "std", "n_seeds", "trainabl
 __all__ = ['MAIN_METHODS', 'TABLE_COLUMNS', 'SPARSE_METHODS', 'load_records', 'main_table', 'expected_cells', 'pm', 'md_table',
            'main_markdown', 'stability_table', 'variant_table', 'sweep_table', 'long_markdown', 'quality_targets',
            'targets_markdown', 'plot_heads', 'plot_run', 'fig_heads', 'fig_convergence', 'fig_sweep', 'fig_seed_spread',
-           'fig_lr_sweep', 'build_report']
+           'fig_lr_sweep', 'splice_readme', 'build_report']
 
 # %% ../nbs/07_report.ipynb #fbf072c5
 def load_records(runs_dir: str | Path) -> pd.DataFrame:
@@ -226,7 +227,7 @@ def fig_heads(df: pd.DataFrame, path: Path):
     d = df[(df.method == "hifi") & (df.group == "main") & (df.status == "ok")].sort_values("seed")
     d = d[[(_heads_matrix(e) is not None) for e in d.extra]].drop_duplicates("task")
     if d.empty: return None
-    fig, axes = plt.subplots(1, len(d), figsize=(4.2 * len(d), 3.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(d), figsize=(max(6.0, 4.2 * len(d)), 3.4), squeeze=False)
     for ax, r in zip(axes[0], d.itertuples()):
         plot_heads(_heads_matrix(r.extra), r.selection, ax, f"{r.task.upper()} (seed {r.seed})")
     fig.suptitle("HiFi head scores (PageRank), selected heads outlined"); fig.tight_layout()
@@ -286,13 +287,35 @@ def fig_lr_sweep(df: pd.DataFrame, path: Path):
     fig.tight_layout(); fig.savefig(path, dpi=120); plt.close(fig); return path
 
 # %% ../nbs/07_report.ipynb #7767caa9
+def splice_readme(readme: str | Path, block: str, tag: str) -> Path:
+    "Replace the text between `<!-- tag:start -->` and `<!-- tag:end -->` in `readme` with `block`."
+    readme = Path(readme)
+    text = readme.read_text(encoding="utf-8")
+    start, end = f"<!-- {tag}:start -->", f"<!-- {tag}:end -->"
+    i, j = text.find(start), text.find(end)
+    if i < 0 or j < i:
+        raise ValueError(f"{readme}: no '{start}' ... '{end}' markers to put the results between")
+    return atomic_write_text(readme, text[:i + len(start)] + "\n" + block.strip("\n") + "\n" + text[j:])
+
+def _readme_block(main_md: str, targets_md: str | None, profile: str, figures: list[str]) -> str:
+    demote = lambda md: "\n".join("###" + l[1:] if l.startswith("## ") else l for l in md.splitlines())
+    parts = [f"*Written by `hifi-nb report --profile {profile} --readme README.md` from the records in "
+             f"`results/runs/{profile}/`; the full report is `results/tables/main_{profile}.md`.*", "", demote(main_md)]
+    if targets_md: parts += ["", demote(targets_md)]
+    parts += [""] + [f"![{Path(f).stem}]({f})" for f in figures]
+    return "\n".join(parts)
+
 def build_report(runs_dir: str | Path, out: str | Path = "results", profile: str = "cpu", n_seeds: int | None = None,
-                 tasks=None) -> list[Path]:
-    "Write every table (`<out>/tables`) and figure (`<out>/figures`) for the records in `runs_dir`."
+                 tasks=None, readme: str | Path | None = None) -> list[Path]:
+    """Write every table (`<out>/tables`) and figure (`<out>/figures`) for the records in `runs_dir`; with
+    `readme`, also put the main table, the quality targets and the key figures between its result markers."""
     matplotlib.use("Agg")
     df = load_records(runs_dir)
     tables, figures = Path(out) / "tables", Path(out) / "figures"
     tables.mkdir(parents=True, exist_ok=True); figures.mkdir(parents=True, exist_ok=True)
+    if tasks is None and profile in ("cpu", "paper"):     # a profile's full task list, so missing cells show
+        from hifi_nb.reproduce import CPU_TASKS, PAPER_TASKS
+        tasks = list({"cpu": CPU_TASKS, "paper": PAPER_TASKS}[profile])
     if n_seeds is None:
         n_seeds = {"cpu": 3, "paper": 10}.get(profile, max(1, df[df.group == "main"].seed.nunique()) if len(df) else 1)
     written = []
@@ -309,10 +332,11 @@ def build_report(runs_dir: str | Path, out: str | Path = "results", profile: str
                md_table(["method", "avg std", "std rank", "avg score", "score rank", "seeds (min)"],
                         [[r.method, f"{r.avg_std:.2f}", r.std_rank, f"{r.avg_score:.2f}", r.score_rank, r.n_seeds]
                          for r in stab.sort_values("avg_std").itertuples()]), ""]
+    targets_md = None
     if len(main):
         q = quality_targets(main)
         atomic_write_text(tables / f"targets_{profile}.csv", q.to_csv(index=False, float_format="%.4f"))
-        md.append(targets_markdown(q))
+        md.append(targets_md := targets_markdown(q))
     abl_names = ["hifi", "hifi_info_only", "hifi_corr_only", "hifi_bottom_k", "random_heads"]
     abl_tasks = sorted(set(df[df.group == "ablation"].task)) or None
     abl = variant_table(df, abl_names, ("main", "ablation"), abl_tasks) if abl_tasks else pd.DataFrame()
@@ -344,4 +368,10 @@ def build_report(runs_dir: str | Path, out: str | Path = "results", profile: str
     if sweep_dir.is_dir():
         p = fig_lr_sweep(load_records(sweep_dir), figures / f"lr_sweep_{profile}.png")
         if p is not None: written.append(p)
+    if readme is not None:
+        rd = Path(readme).resolve().parent
+        key = [p for p in written if p.suffix == ".png" and p.stem.split(f"_{profile}")[0] in ("seed_spread", "heads")]
+        figs = [os.path.relpath(Path(p).resolve(), rd) for p in key]
+        splice_readme(readme, _readme_block(main_markdown(main, n_seeds, tasks, f"Main table ({profile})"), targets_md,
+                                            profile, figs), f"results-{profile}")
     return written

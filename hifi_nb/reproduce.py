@@ -502,6 +502,7 @@ def main(argv=None) -> int:
     rp = sub.add_parser("report", help="tables and figures from the records")
     rp.add_argument("--profile", default="cpu"); rp.add_argument("--runs", default="results/runs")
     rp.add_argument("--out", default="results")
+    rp.add_argument("--readme", default=None, help="also put the main table and key figures into this README (between its markers)")
     ef = sub.add_parser("efficiency", add_help=False,
                         help="the timing study (nbs/efficiency.ipynb); options: `hifi-nb efficiency -h`")
     ef.add_argument("args", nargs=argparse.REMAINDER)
@@ -517,7 +518,7 @@ def main(argv=None) -> int:
         return 0
     if a.cmd == "report":
         from hifi_nb.report import build_report
-        paths = build_report(Path(a.runs) / a.profile, a.out, a.profile)
+        paths = build_report(Path(a.runs) / a.profile, a.out, a.profile, readme=a.readme)
         print("\n".join(str(p) for p in paths))
         return 0
     return 1
