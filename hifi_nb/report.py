@@ -56,13 +56,17 @@ def _agg(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
 def main_table(df: pd.DataFrame, tasks=None, methods=MAIN_METHODS) -> pd.DataFrame:
     """Long table, one row per method × task plus `task="avg"` rows: columns `TABLE_COLUMNS` (×100).
 
-    The avg row's `n_seeds` is the smallest over tasks, its `trainable_pct` the mean over tasks."""
+    Rows are the runs' grid labels: the method itself, or e.g. `full@roberta` when a profile runs each method
+    on several models (those never pool). The avg row's `n_seeds` is the smallest over tasks, its
+    `trainable_pct` the mean over tasks."""
     d = df[(df.group == "main") & df.method.isin(methods)]
     tasks = list(tasks) if tasks is not None else list(dict.fromkeys(d.task))
-    t = _agg(d[d.task.isin(tasks)], ["method", "task"])
+    t = _agg(d[d.task.isin(tasks)], ["name", "task"]).rename(columns={"name": "method"})
     t["metric"] = [get_task(x).main for x in t.task]
+    order = {m: i for i, m in enumerate(methods)}
+    labels = sorted(set(t.method), key=lambda n: (n.partition("@")[2], order.get(n.partition("@")[0], len(order)), n))
     rows = []
-    for m in [m for m in methods if m in set(t.method)]:
+    for m in labels:
         mt = t[t.method == m].set_index("task")
         for task in tasks:
             if task in mt.index: rows.append(dict(method=m, task=task, **mt.loc[task, ["metric", "mean", "std", "n_seeds", "trainable_pct"]].to_dict()))
