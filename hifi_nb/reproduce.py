@@ -434,6 +434,9 @@ def _spawn(argvs: list[list[str]], threads: int) -> list[int]:
     import subprocess
     env = os.environ | {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     code = "import sys; from hifi_nb.reproduce import main; sys.exit(main())"
+    import signal
+    def _term(signum, frame): raise KeyboardInterrupt(f"signal {signum}")
+    old = signal.signal(signal.SIGTERM, _term)   # `kill <parent>` must stop the workers too, not orphan them
     procs = [subprocess.Popen([sys.executable, "-c", code, *argv], env=env) for argv in argvs]
     try:
         return [p.wait() for p in procs]
@@ -441,6 +444,8 @@ def _spawn(argvs: list[list[str]], threads: int) -> list[int]:
         for p in procs: p.terminate()
         for p in procs: p.wait()
         raise
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 def _grid_parallel(a, profile: str) -> int:
     "`--jobs N`: the learning-rate sweep (if due) and then the grid, each split over N worker processes."

@@ -184,3 +184,21 @@ def test_jobs_split_the_grid_over_workers(tmp_path):
     assert sorted(line.split("\t")[1] for line in log) == sorted(f"rte__{m}__0" for m in ("full", "bitfit", "random_mask"))
     with pytest.raises(SystemExit):
         R.main(["reproduce", "--profile", "smoke", "--jobs", "2", "--limit", "1", "--out", str(tmp_path)])
+
+
+@needs_data
+def test_jobs_parent_killed_stops_its_workers(tmp_path):
+    "`kill <parent>` of a `--jobs 2` grid stops the workers too (no orphan keeps running and writing)."
+    cmd = [str(BIN / "hifi-nb"), "reproduce", "--profile", "smoke", "--executor", "inprocess", "--jobs", "2",
+           "--out", str(tmp_path), "--set"] + [f"{k}={json.dumps(v)}" for k, v in TINY.items()]
+    parent = subprocess.Popen(cmd, env=_env(), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    kids, t0 = [], time.time()
+    while len(kids) < 2 and time.time() - t0 < 60:             # wait until both workers are up
+        time.sleep(0.5)
+        kids = subprocess.run(["pgrep", "-P", str(parent.pid)], capture_output=True, text=True).stdout.split()
+    assert len(kids) == 2, kids
+    parent.send_signal(signal.SIGTERM)
+    parent.wait(timeout=60)
+    time.sleep(1)
+    alive = [k for k in kids if Path(f"/proc/{k}").exists() and "zombie" not in Path(f"/proc/{k}/status").read_text()]
+    assert not alive, alive
