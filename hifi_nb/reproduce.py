@@ -334,10 +334,11 @@ def lrs_at_edge(chosen: dict, grid: dict | None = None) -> dict:
 def write_lrs(chosen: dict, rows: list[dict], out_dir: str | Path = "results/hparams", profile: str = "cpu") -> Path:
     "Write the chosen rates (json) and the sweep table with how they were chosen (markdown)."
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
+    edge = lrs_at_edge(chosen)
     meta = dict(profile=profile, chosen=chosen, tied=LR_TIED, tasks=list(SWEEP_TASKS), grid=SWEEP_LRS,
                 budget={t: CPU_BUDGETS[t] | SWEEP_BUDGET for t in SWEEP_TASKS}, seed=0,
                 rule="max mean validation main metric (best epoch) over the sweep tasks; ties -> smaller lr",
-                at_edge=lrs_at_edge(chosen), rows=rows)
+                at_edge=edge, rows=rows)
     from hifi_nb.train import atomic_write_text
     p = atomic_write_text(out / f"lr_{profile}.json", json.dumps(meta, indent=1) + "\n")
     tasks = [k for k in (rows[0] if rows else {}) if k not in ("method", "lr", "mean", "complete")]
@@ -354,7 +355,6 @@ def write_lrs(chosen: dict, rows: list[dict], out_dir: str | Path = "results/hpa
         mark = "**yes**" if chosen.get(r["method"]) == r["lr"] else ""
         lines.append(f"| {r['method']} | {r['lr']:g} | {cells} | {100 * r['mean']:.2f} | {mark} |")
     lines += ["", "Chosen: " + ", ".join(f"`{m}` {lr:g}" for m, lr in chosen.items()), ""]
-    edge = {m: e for m, e in lrs_at_edge(chosen).items() if m in SWEEP_LRS}
     if edge:
         lines += ["On the edge of the swept range (a better rate may lie beyond it): " +
                   ", ".join(f"`{m}` ({e})" for m, e in edge.items()), ""]
@@ -431,10 +431,9 @@ def _grid_args(p):
 
 def _spawn(argvs: list[list[str]], threads: int) -> list[int]:
     "Run `hifi-nb <argv>` for each argv in parallel, each with `threads` CPU threads; their exit codes."
-    import subprocess
+    import signal, subprocess
     env = os.environ | {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     code = "import sys; from hifi_nb.reproduce import main; sys.exit(main())"
-    import signal
     def _term(signum, frame): raise KeyboardInterrupt(f"signal {signum}")
     old = signal.signal(signal.SIGTERM, _term)   # `kill <parent>` must stop the workers too, not orphan them
     procs = [subprocess.Popen([sys.executable, "-c", code, *argv], env=env) for argv in argvs]
