@@ -29,7 +29,7 @@ def load_records(runs_dir: str | Path) -> pd.DataFrame:
     "One row per record file under `runs_dir` (recursively): task, method, name, group, seed, status, main, ..."
     rows = []
     for p in sorted(Path(runs_dir).rglob("*.json")):
-        if p.parent.name == "tmp": continue
+        if p.parent.name in ("tmp", "stale"): continue      # half-written / superseded records
         try: d = json.loads(p.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, OSError): continue
         if not isinstance(d, dict) or "task" not in d or "method" not in d: continue

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import json
 import os
 import sys
@@ -23,8 +24,8 @@ __all__ = ['MAIN_METHODS', 'CPU_COMMON', 'CPU_BUDGETS', 'CPU_TASKS', 'CPU_SEEDS'
            'cpu_profile', 'smoke_profile', 'paper_profile', 'sweep_profile', 'profile_runs', 'parse_shard', 'shard',
            'child_shards', 'select_runs', 'override', 'repo_root', 'run_notebook_path', 'default_data_env',
            'execute_inprocess', 'tag_parameters', 'papermill_parameters', 'execute_papermill', 'record_path',
-           'run_grid', 'choose_lrs', 'lrs_at_edge', 'write_lrs', 'hparams_dir', 'load_lrs', 'apply_lrs', 'ensure_lrs',
-           'choose_and_write_lrs', 'main']
+           'stale_params', 'retire_record', 'run_grid', 'choose_lrs', 'lrs_at_edge', 'write_lrs', 'hparams_dir',
+           'load_lrs', 'apply_lrs', 'ensure_lrs', 'choose_and_write_lrs', 'main']
 
 # %% ../nbs/06_reproduce.ipynb #1db5b2e5
 MAIN_METHODS = ("full", "bitfit", "lora", "hifi", "random_heads", "sam", "random_mask")
@@ -108,7 +109,7 @@ def paper_profile() -> list[RunSpec]:
 SWEEP_LRS = {"full": (5e-5, 1e-4, 2e-4), "bitfit": (1e-3, 3e-3, 1e-2), "lora": (5e-4, 1e-3, 2e-3),
              "hifi": (5e-4, 1e-3, 2e-3), "sam": (1e-3, 3e-3, 1e-2)}
 LR_TIED = {"random_heads": "hifi", "random_mask": "sam"}
-SWEEP_TASKS = ("mrpc", "stsb")
+SWEEP_TASKS = ("mrpc", "stsb", "cola")
 SWEEP_BUDGET = dict(max_train_samples=1000, epochs=3, eval_test=False)
 
 def sweep_profile() -> list[RunSpec]:
@@ -157,7 +158,8 @@ def override(runs: list[RunSpec], **params) -> list[RunSpec]:
 # %% ../nbs/06_reproduce.ipynb #f5f777ba
 def repo_root() -> Path | None:
     "The repository checkout holding this package (None for a pip-installed package)."
-    here = Path(__file__).resolve().parent.parent
+    import hifi_nb                           # (not `__file__`: this also runs inside the notebook)
+    here = Path(hifi_nb.__file__).resolve().parent.parent
     return here if (here / "nbs").is_dir() and (here / "settings.ini").exists() else None
 
 def run_notebook_path() -> Path | None:
@@ -261,9 +263,33 @@ def _status(path: Path) -> str | None:
     try: return json.loads(path.read_text())["status"]
     except Exception: return "unreadable"
 
+def _same(a, b) -> bool:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=0.0)
+    return a == b
+
+def stale_params(path: Path, spec: RunSpec) -> dict:
+    """`{param: (recorded, wanted)}` for the run parameters on which an existing record disagrees with `spec`
+    (it was made under another setting, e.g. before the swept learning rate changed). Empty if it agrees."""
+    try: cfg = json.loads(path.read_text()).get("config") or {}
+    except Exception: return {}
+    return {k: (cfg[k], v) for k, v in dict(spec.params).items() if k in cfg and not _same(cfg[k], v)}
+
+def retire_record(path: Path, why: str = "") -> Path:
+    "Move a record and its executed notebook to `<profile>/stale/` (kept, never deleted; reports ignore it)."
+    dest = path.parent / "stale"; dest.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    for src in (path, path.with_suffix(".ipynb")):
+        if src.exists(): os.replace(src, dest / f"{src.stem}.{stamp}{src.suffix}")
+    if why:
+        with open(dest / "README.log", "a") as f: f.write(f"{stamp}\t{path.name}\t{why}\n")
+    return dest / f"{path.stem}.{stamp}.json"
+
 def run_grid(runs: list[RunSpec], out: str | Path = "results/runs", profile: str = "cpu", executor: str = "auto",
              retry_failed: bool = False, progress: bool = True, runner=None) -> dict:
     """Run every spec whose record does not exist yet; return counts `{done, skipped, ok, failed}`.
+    A record made under other run parameters than its spec now has (see `stale_params`) is moved to
+    `<profile>/stale/` and the run is done again.
 
     `executor`: `papermill`, `inprocess` or `auto` (papermill when the notebook file exists).
     `runner(spec, record_path)` replaces the executor (tests)."""
@@ -281,7 +307,14 @@ def run_grid(runs: list[RunSpec], out: str | Path = "results/runs", profile: str
             print("hifi-nb: notebook file not used; running in-process with hifi_nb.train.run", file=sys.stderr)
     pending, skipped = [], 0
     for s in runs:
-        st = _status(record_path(out, profile, s))
+        path = record_path(out, profile, s)
+        st = _status(path)
+        if st is not None and (diff := stale_params(path, s)):
+            why = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in diff.items())
+            retire_record(path, why)
+            print(f"hifi-nb: {s.id} was run with other parameters ({why}); old record moved to stale/, "
+                  "running it again", file=sys.stderr)
+            st = None
         if st is None or (retry_failed and st != "ok"): pending.append(s)
         else: skipped += 1
     counts = dict(total=len(runs), skipped=skipped, ok=0, failed=0)
@@ -372,11 +405,12 @@ def _grid_key(grid: dict) -> dict:
     return {m: sorted(float(x) for x in v) for m, v in grid.items()}
 
 def load_lrs(profile: str, hparams: str | Path, current_only: bool = False) -> dict | None:
-    "The chosen rates on disk (None if missing, or with `current_only` if swept over another grid)."
+    "The chosen rates on disk (None if missing, or with `current_only` if swept over another grid or tasks)."
     p = Path(hparams) / f"lr_{profile}.json"
     if not p.exists(): return None
     meta = json.loads(p.read_text())
-    if current_only and _grid_key(meta.get("grid", {})) != _grid_key(SWEEP_LRS): return None
+    if current_only and (_grid_key(meta.get("grid", {})) != _grid_key(SWEEP_LRS)
+                         or list(meta.get("tasks", [])) != list(SWEEP_TASKS)): return None
     return meta["chosen"]
 
 def apply_lrs(runs: list[RunSpec], lrs: dict) -> list[RunSpec]:
@@ -391,7 +425,7 @@ def ensure_lrs(profile: str, out, executor: str = "auto", progress: bool = True)
     lrs = load_lrs(profile, hp, current_only=True)
     if lrs is None:
         sw = SWEEPS[profile]
-        why = "swept over another grid" if (hp / f"lr_{profile}.json").exists() else "missing"
+        why = "swept over another grid or tasks" if (hp / f"lr_{profile}.json").exists() else "missing"
         print(f"hifi-nb: {hp}/lr_{profile}.json {why}: running the learning-rate sweep ({sw}) first", file=sys.stderr)
         run_grid(profile_runs(sw), out, sw, executor, progress=progress)
         lrs = choose_and_write_lrs(profile, out)
@@ -484,7 +518,10 @@ def _grid(a, profile: str) -> int:
     if a.dry_run:
         done = 0
         for s in runs:
-            st = _status(record_path(a.out, profile, s)); done += st == "ok"
+            path = record_path(a.out, profile, s)
+            st = _status(path)
+            if st is not None and stale_params(path, s): st = "stale"     # will be moved aside and rerun
+            done += st == "ok"
             print(f"{s.id:40s} {s.group:14s} {st or 'todo':8s} {json.dumps(dict(s.params))}")
         print(f"{len(runs)} runs ({done} done) in profile {profile}" + (f", shard {i}/{n}" if n > 1 else ""))
         return 0
