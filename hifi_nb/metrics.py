@@ -45,6 +45,8 @@ def compute_metrics(task: str, predictions, labels) -> dict[str, float]:
         raise ValueError(f"{t.name} has {t.num_labels} labels but predictions have {p.shape[-1]} columns")
     out = {m: METRIC_FNS[m](y, p) for m in t.metrics if not (m == "accuracy_mm")}
     out["main"] = out[t.main]
+    if not t.is_regression:          # a diagnostic, not a score: 1.0 means every example got the same class
+        out["top_class_share"] = float(np.bincount(_pred_ids(p)).max() / len(p))
     return out
 
 def trainer_metrics(task: str):

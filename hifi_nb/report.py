@@ -21,8 +21,8 @@ TABLE_COLUMNS = ["method", "task", "metric", "mean", "std", "n_seeds", "trainabl
 # %% auto #0
 __all__ = ['MAIN_METHODS', 'TABLE_COLUMNS', 'SPARSE_METHODS', 'load_records', 'main_table', 'expected_cells', 'pm', 'md_table',
            'main_markdown', 'stability_table', 'variant_table', 'sweep_table', 'long_markdown', 'quality_targets',
-           'targets_markdown', 'plot_heads', 'plot_run', 'fig_heads', 'fig_convergence', 'fig_sweep', 'fig_seed_spread',
-           'fig_lr_sweep', 'splice_readme', 'build_report']
+           'targets_markdown', 'one_class_runs', 'one_class_markdown', 'plot_heads', 'plot_run', 'fig_heads',
+           'fig_convergence', 'fig_sweep', 'fig_seed_spread', 'fig_lr_sweep', 'splice_readme', 'build_report']
 
 # %% ../nbs/07_report.ipynb #fbf072c5
 def load_records(runs_dir: str | Path) -> pd.DataFrame:
@@ -37,10 +37,11 @@ def load_records(runs_dir: str | Path) -> pd.DataFrame:
         rows.append(dict(task=d["task"], method=d["method"], name=d.get("name") or d["method"],
                          group=d.get("group", "main"), seed=d.get("seed"), status=d.get("status", "ok"),
                          main=d.get("main"), val_main=(d.get("val_metrics") or {}).get("main"),
+                         top_class_share=(d.get("metrics") or {}).get("top_class_share"),
                          trainable_pct=d.get("trainable_pct"), seconds=d.get("seconds"),
                          peak_mem_mb=d.get("peak_mem_mb"), k=cfg.get("k"), density=cfg.get("density"), lr=cfg.get("lr"),
                          selection=d.get("selection"), extra=d.get("extra") or {}, path=str(p)))
-    cols = ["task", "method", "name", "group", "seed", "status", "main", "val_main", "trainable_pct", "seconds",
+    cols = ["task", "method", "name", "group", "seed", "status", "main", "val_main", "top_class_share", "trainable_pct", "seconds",
             "peak_mem_mb", "k", "density", "lr", "selection", "extra", "path"]
     return pd.DataFrame(rows, columns=cols)
 
@@ -159,7 +160,15 @@ SPARSE_METHODS = ("bitfit", "lora", "hifi", "random_heads", "sam", "random_mask"
 
 def quality_targets(table: pd.DataFrame, full: str = "full") -> pd.DataFrame:
     """The quality targets measured on a `main_table`: one row per check with columns `check, value, target,
-    met, tasks, n_seeds` (`met` is None when not measurable). Averages run over the tasks both sides share."""
+    met, tasks, n_seeds` (`met` is None when not measurable). Averages run over the tasks both sides share.
+    A table with grid labels `method@model` gets every check once per model, within that model."""
+    models = sorted({m.partition("@")[2] for m in table.method}) or [""]
+    if models != [""]:
+        parts = [_quality_targets(table, lambda m, x=x: f"{m}@{x}" if x else m, full) for x in models]
+        return pd.concat(parts, ignore_index=True)
+    return _quality_targets(table, lambda m: m, full)
+
+def _quality_targets(table: pd.DataFrame, lab, full: str) -> pd.DataFrame:
     t = table[table.task != "avg"]
     def common(a, b, col):
         x = t[t.method == a].set_index("task")[col].dropna(); y = t[t.method == b].set_index("task")[col].dropna()
@@ -169,14 +178,14 @@ def quality_targets(table: pd.DataFrame, full: str = "full") -> pd.DataFrame:
     rows = []
     for a, b, thr, name in (("hifi", full, -1.0, "hifi avg − full avg"), ("hifi", "random_heads", 1.0, "hifi avg − random_heads avg"),
                             ("sam", full, -1.0, "sam avg − full avg")):
-        xa, xb, tasks, n = common(a, b, "mean")
+        xa, xb, tasks, n = common(lab(a), lab(b), "mean")
         v = xa - xb
-        rows.append(dict(check=name, value=v, target=f">= {thr:+.1f}", met=None if np.isnan(v) else bool(v >= thr),
+        rows.append(dict(check=name.replace(a + " avg", lab(a) + " avg", 1).replace("− " + b, "− " + lab(b)), value=v, target=f">= {thr:+.1f}", met=None if np.isnan(v) else bool(v >= thr),
                          tasks=",".join(tasks), n_seeds=n))
     for m in SPARSE_METHODS:
-        sa, sf, tasks, n = common(m, full, "std")
+        sa, sf, tasks, n = common(lab(m), lab(full), "std")
         v = sa - sf
-        rows.append(dict(check=f"{m} mean std − full mean std", value=v, target="<= 0",
+        rows.append(dict(check=f"{lab(m)} mean std − {lab(full)} mean std", value=v, target="<= 0",
                          met=None if np.isnan(v) else bool(v <= 0), tasks=",".join(tasks), n_seeds=n))
     return pd.DataFrame(rows, columns=["check", "value", "target", "met", "tasks", "n_seeds"])
 
@@ -188,6 +197,28 @@ def targets_markdown(q: pd.DataFrame) -> str:
     return ("## Quality targets (measured)\n\nPoints ×100, over the tasks both sides share; "
             "`seeds` is the fewest seeds behind any cell used.\n\n" +
             md_table(["check", "value", "target", "verdict", "tasks", "seeds"], rows) + "\n")
+
+def one_class_runs(df: pd.DataFrame, threshold: float = 0.99) -> pd.DataFrame:
+    """Main-table runs whose classifier gave (almost) every example of the reported split the same class
+    (`metrics["top_class_share"] >= threshold`): columns `name, task, seed, main, top_class_share`."""
+    cols = ["name", "task", "seed", "main", "top_class_share"]
+    d = df[(df.group == "main") & (df.status == "ok")]
+    d = d[pd.to_numeric(d.top_class_share, errors="coerce") >= threshold]
+    return d[cols].sort_values(["task", "name", "seed"]).reset_index(drop=True)
+
+def one_class_markdown(df: pd.DataFrame, threshold: float = 0.99) -> str:
+    "How many main runs per method and task answered one class (of those whose record says; older ones do not)."
+    oc = one_class_runs(df, threshold)
+    d = df[(df.group == "main") & (df.status == "ok") & df.top_class_share.notna()]
+    head = (f"## One-class runs\n\nRuns that gave at least {threshold:.0%} of the reported split's examples the same "
+            "class: a collapsed classifier, whose score is the majority-class baseline. Counted over the "
+            f"{len(d)} of {int(((df.group == 'main') & (df.status == 'ok')).sum())} finished main runs whose "
+            "record has the share (records made before it was added do not).\n\n")
+    if oc.empty: return head + "None.\n"
+    n = d.groupby(["name", "task"]).size()
+    rows = [[m, t, f"{len(g)} of {n[(m, t)]}", ", ".join(str(int(x)) for x in g.seed), f"{100 * g['main'].mean():.2f}"]
+            for (m, t), g in oc.groupby(["name", "task"], sort=False)]
+    return head + md_table(["method", "task", "one-class runs", "seeds", "score ×100"], rows) + "\n"
 
 # %% ../nbs/07_report.ipynb #da3bf9fc
 import matplotlib
@@ -341,6 +372,9 @@ def build_report(runs_dir: str | Path, out: str | Path = "results", profile: str
         q = quality_targets(main)
         atomic_write_text(tables / f"targets_{profile}.csv", q.to_csv(index=False, float_format="%.4f"))
         md.append(targets_md := targets_markdown(q))
+        atomic_write_text(tables / f"one_class_{profile}.csv", one_class_runs(df).to_csv(index=False, float_format="%.4f"))
+        md.append(oc_md := one_class_markdown(df))
+        targets_md += "\n" + oc_md
     abl_names = ["hifi", "hifi_info_only", "hifi_corr_only", "hifi_bottom_k", "random_heads"]
     abl_tasks = sorted(set(df[df.group == "ablation"].task)) or None
     abl = variant_table(df, abl_names, ("main", "ablation"), abl_tasks) if abl_tasks else pd.DataFrame()
