@@ -273,7 +273,8 @@ def stale_params(path: Path, spec: RunSpec) -> dict:
     (it was made under another setting, e.g. before the swept learning rate changed). Empty if it agrees."""
     try: cfg = json.loads(path.read_text()).get("config") or {}
     except Exception: return {}
-    return {k: (cfg[k], v) for k, v in dict(spec.params).items() if k in cfg and not _same(cfg[k], v)}
+    want = json.loads(json.dumps(dict(spec.params), default=str))     # as a record would hold it (tuples -> lists)
+    return {k: (cfg[k], v) for k, v in want.items() if k in cfg and not _same(cfg[k], v)}
 
 def retire_record(path: Path, why: str = "") -> Path:
     "Move a record and its executed notebook to `<profile>/stale/` (kept, never deleted; reports ignore it)."
