@@ -58,7 +58,8 @@ def main_table(df: pd.DataFrame, tasks=None, methods=MAIN_METHODS) -> pd.DataFra
     """Long table, one row per method × task plus `task="avg"` rows: columns `TABLE_COLUMNS` (×100).
 
     Rows are the runs' grid labels: the method itself, or e.g. `full@roberta` when a profile runs each method
-    on several models (those never pool). The avg row's `n_seeds` is the smallest over tasks, its
+    on several models (those never pool). The avg row's `n_seeds` is the smallest over tasks, its `std` the mean
+    of the tasks' stds (missing until every task has two seeds), its
     `trainable_pct` the mean over tasks."""
     d = df[(df.group == "main") & df.method.isin(methods)]
     tasks = list(tasks) if tasks is not None else list(dict.fromkeys(d.task))
@@ -71,7 +72,8 @@ def main_table(df: pd.DataFrame, tasks=None, methods=MAIN_METHODS) -> pd.DataFra
         mt = t[t.method == m].set_index("task")
         for task in tasks:
             if task in mt.index: rows.append(dict(method=m, task=task, **mt.loc[task, ["metric", "mean", "std", "n_seeds", "trainable_pct"]].to_dict()))
-        rows.append(dict(method=m, task="avg", metric="avg", mean=mt["mean"].mean(), std=mt["std"].mean(),
+        std = mt["std"].mean() if mt["std"].notna().all() else np.nan     # no avg std until every task has one
+        rows.append(dict(method=m, task="avg", metric="avg", mean=mt["mean"].mean(), std=std,
                          n_seeds=int(mt["n_seeds"].min()), trainable_pct=mt["trainable_pct"].mean()))
     out = pd.DataFrame(rows, columns=TABLE_COLUMNS)
     out["n_seeds"] = out["n_seeds"].astype(int)
@@ -365,7 +367,8 @@ def build_report(runs_dir: str | Path, out: str | Path = "results", profile: str
         atomic_write_text(tables / f"stability_{profile}.csv", stab.to_csv(index=False, float_format="%.4f"))
         md += ["## Stability (std over seeds, ×100; rank 1 = smallest)", "",
                md_table(["method", "avg std", "std rank", "avg score", "score rank", "seeds (min)"],
-                        [[r.method, f"{r.avg_std:.2f}", r.std_rank, f"{r.avg_score:.2f}", r.score_rank, r.n_seeds]
+                        [[r.method, "–" if pd.isna(r.avg_std) else f"{r.avg_std:.2f}", "–" if pd.isna(r.std_rank) else r.std_rank,
+                          f"{r.avg_score:.2f}", r.score_rank, r.n_seeds]
                          for r in stab.sort_values("avg_std").itertuples()]), ""]
     targets_md = None
     if len(main):
