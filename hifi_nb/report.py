@@ -178,11 +178,10 @@ def _quality_targets(table: pd.DataFrame, lab, full: str) -> pd.DataFrame:
         n = int(t[t.method.isin([a, b]) & t.task.isin(tasks)].n_seeds.min()) if tasks else 0
         return (x[tasks].mean() if tasks else np.nan), (y[tasks].mean() if tasks else np.nan), tasks, n
     rows = []
-    for a, b, thr, name in (("hifi", full, -1.0, "hifi avg − full avg"), ("hifi", "random_heads", 1.0, "hifi avg − random_heads avg"),
-                            ("sam", full, -1.0, "sam avg − full avg")):
+    for a, b, thr in (("hifi", full, -1.0), ("hifi", "random_heads", 1.0), ("sam", full, -1.0)):
         xa, xb, tasks, n = common(lab(a), lab(b), "mean")
         v = xa - xb
-        rows.append(dict(check=name.replace(a + " avg", lab(a) + " avg", 1).replace("− " + b, "− " + lab(b)), value=v, target=f">= {thr:+.1f}", met=None if np.isnan(v) else bool(v >= thr),
+        rows.append(dict(check=f"{lab(a)} avg − {lab(b)} avg", value=v, target=f">= {thr:+.1f}", met=None if np.isnan(v) else bool(v >= thr),
                          tasks=",".join(tasks), n_seeds=n))
     for m in SPARSE_METHODS:
         sa, sf, tasks, n = common(lab(m), lab(full), "std")
@@ -200,21 +199,23 @@ def targets_markdown(q: pd.DataFrame) -> str:
             "`seeds` is the fewest seeds behind any cell used.\n\n" +
             md_table(["check", "value", "target", "verdict", "tasks", "seeds"], rows) + "\n")
 
+def _main_ok(df: pd.DataFrame) -> pd.DataFrame: return df[(df.group == "main") & (df.status == "ok")]
+
 def one_class_runs(df: pd.DataFrame, threshold: float = 0.99) -> pd.DataFrame:
     """Main-table runs whose classifier gave (almost) every example of the reported split the same class
     (`metrics["top_class_share"] >= threshold`): columns `name, task, seed, main, top_class_share`."""
     cols = ["name", "task", "seed", "main", "top_class_share"]
-    d = df[(df.group == "main") & (df.status == "ok")]
+    d = _main_ok(df)
     d = d[pd.to_numeric(d.top_class_share, errors="coerce") >= threshold]
     return d[cols].sort_values(["task", "name", "seed"]).reset_index(drop=True)
 
 def one_class_markdown(df: pd.DataFrame, threshold: float = 0.99) -> str:
     "How many main runs per method and task answered one class (of those whose record says; older ones do not)."
-    oc = one_class_runs(df, threshold)
-    d = df[(df.group == "main") & (df.status == "ok") & df.top_class_share.notna()]
+    oc, ok = one_class_runs(df, threshold), _main_ok(df)
+    d = ok[ok.top_class_share.notna()]
     head = (f"## One-class runs\n\nRuns that gave at least {threshold:.0%} of the reported split's examples the same "
             "class: a collapsed classifier, whose score is the majority-class baseline. Counted over the "
-            f"{len(d)} of {int(((df.group == 'main') & (df.status == 'ok')).sum())} finished main runs whose "
+            f"{len(d)} of {len(ok)} finished main runs whose "
             "record has the share (records made before it was added do not).\n\n")
     if oc.empty: return head + "None.\n"
     n = d.groupby(["name", "task"]).size()

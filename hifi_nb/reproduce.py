@@ -24,8 +24,8 @@ __all__ = ['MAIN_METHODS', 'CPU_COMMON', 'CPU_BUDGETS', 'CPU_TASKS', 'CPU_SEEDS'
            'cpu_profile', 'smoke_profile', 'paper_profile', 'sweep_profile', 'profile_runs', 'parse_shard', 'shard',
            'child_shards', 'select_runs', 'override', 'repo_root', 'run_notebook_path', 'default_data_env',
            'execute_inprocess', 'tag_parameters', 'papermill_parameters', 'execute_papermill', 'record_path',
-           'stale_params', 'retire_record', 'run_grid', 'choose_lrs', 'lrs_at_edge', 'write_lrs', 'hparams_dir',
-           'load_lrs', 'apply_lrs', 'ensure_lrs', 'choose_and_write_lrs', 'main']
+           'stale_params', 'record_state', 'retire_record', 'run_grid', 'choose_lrs', 'lrs_at_edge', 'write_lrs',
+           'hparams_dir', 'load_lrs', 'apply_lrs', 'ensure_lrs', 'choose_and_write_lrs', 'main']
 
 # %% ../nbs/06_reproduce.ipynb #1db5b2e5
 MAIN_METHODS = ("full", "bitfit", "lora", "hifi", "random_heads", "sam", "random_mask")
@@ -258,23 +258,36 @@ def execute_papermill(spec: RunSpec, record_path: Path, notebook: Path | None = 
 def record_path(out: str | Path, profile: str, spec: RunSpec) -> Path:
     return Path(out) / profile / f"{spec.id}.json"
 
-def _status(path: Path) -> str | None:
+def _read_record(path: Path) -> dict | None:
+    "The record at `path` (None if there is none, `{}` if it cannot be read)."
     if not path.exists(): return None
-    try: return json.loads(path.read_text())["status"]
-    except Exception: return "unreadable"
+    try: d = json.loads(path.read_text())
+    except Exception: return {}
+    return d if isinstance(d, dict) else {}
+
+def _status(path: Path) -> str | None:
+    d = _read_record(path)
+    return None if d is None else d.get("status", "unreadable")
 
 def _same(a, b) -> bool:
     if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
         return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=0.0)
     return a == b
 
+def _config_diff(rec: dict | None, spec: RunSpec) -> dict:
+    cfg = (rec or {}).get("config") or {}
+    want = json.loads(json.dumps(dict(spec.params), default=str))     # as a record would hold it (tuples -> lists)
+    return {k: (cfg[k], v) for k, v in want.items() if k in cfg and not _same(cfg[k], v)}
+
 def stale_params(path: Path, spec: RunSpec) -> dict:
     """`{param: (recorded, wanted)}` for the run parameters on which an existing record disagrees with `spec`
     (it was made under another setting, e.g. before the swept learning rate changed). Empty if it agrees."""
-    try: cfg = json.loads(path.read_text()).get("config") or {}
-    except Exception: return {}
-    want = json.loads(json.dumps(dict(spec.params), default=str))     # as a record would hold it (tuples -> lists)
-    return {k: (cfg[k], v) for k, v in want.items() if k in cfg and not _same(cfg[k], v)}
+    return _config_diff(_read_record(path), spec)
+
+def record_state(path: Path, spec: RunSpec) -> tuple[str | None, dict]:
+    "`(status or None, stale_params)` of the record for `spec`, from one read of the file."
+    rec = _read_record(path)
+    return (None if rec is None else rec.get("status", "unreadable")), _config_diff(rec, spec)
 
 def retire_record(path: Path, why: str = "") -> Path:
     "Move a record and its executed notebook to `<profile>/stale/` (kept, never deleted; reports ignore it)."
@@ -309,8 +322,8 @@ def run_grid(runs: list[RunSpec], out: str | Path = "results/runs", profile: str
     pending, skipped = [], 0
     for s in runs:
         path = record_path(out, profile, s)
-        st = _status(path)
-        if st is not None and (diff := stale_params(path, s)):
+        st, diff = record_state(path, s)
+        if st is not None and diff:
             why = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in diff.items())
             retire_record(path, why)
             print(f"hifi-nb: {s.id} was run with other parameters ({why}); old record moved to stale/, "
@@ -519,9 +532,8 @@ def _grid(a, profile: str) -> int:
     if a.dry_run:
         done = 0
         for s in runs:
-            path = record_path(a.out, profile, s)
-            st = _status(path)
-            if st is not None and stale_params(path, s): st = "stale"     # will be moved aside and rerun
+            st, diff = record_state(record_path(a.out, profile, s), s)
+            if st is not None and diff: st = "stale"                     # will be moved aside and rerun
             done += st == "ok"
             print(f"{s.id:40s} {s.group:14s} {st or 'todo':8s} {json.dumps(dict(s.params))}")
         print(f"{len(runs)} runs ({done} done) in profile {profile}" + (f", shard {i}/{n}" if n > 1 else ""))
