@@ -22,10 +22,10 @@ __all__ = ['MAIN_METHODS', 'CPU_COMMON', 'CPU_BUDGETS', 'CPU_TASKS', 'CPU_SEEDS'
            'ABLATION_SEEDS', 'K_SWEEP', 'DENSITY_SWEEP', 'SMOKE_COMMON', 'PAPER_TASKS', 'SWEEP_LRS', 'LR_TIED',
            'SWEEP_TASKS', 'SWEEP_BUDGET', 'PROFILES', 'PARAMETERS_MARK', 'NOTEBOOK_PARAMS', 'SWEEPS', 'RunSpec', 'spec',
            'cpu_profile', 'smoke_profile', 'paper_profile', 'sweep_profile', 'profile_runs', 'parse_shard', 'shard',
-           'child_shards', 'select_runs', 'override', 'repo_root', 'run_notebook_path', 'default_data_env',
-           'execute_inprocess', 'tag_parameters', 'papermill_parameters', 'execute_papermill', 'record_path',
-           'stale_params', 'record_state', 'retire_record', 'run_grid', 'choose_lrs', 'lrs_at_edge', 'write_lrs',
-           'hparams_dir', 'load_lrs', 'apply_lrs', 'ensure_lrs', 'choose_and_write_lrs', 'main']
+           'select_runs', 'override', 'repo_root', 'run_notebook_path', 'default_data_env', 'execute_inprocess',
+           'tag_parameters', 'papermill_parameters', 'execute_papermill', 'record_path', 'stale_params', 'record_state',
+           'retire_record', 'claim_run', 'run_grid', 'choose_lrs', 'lrs_at_edge', 'write_lrs', 'hparams_dir',
+           'load_lrs', 'apply_lrs', 'ensure_lrs', 'choose_and_write_lrs', 'main']
 
 # %% ../nbs/06_reproduce.ipynb #1db5b2e5
 MAIN_METHODS = ("full", "bitfit", "lora", "hifi", "random_heads", "sam", "random_mask")
@@ -109,7 +109,7 @@ def paper_profile() -> list[RunSpec]:
 SWEEP_LRS = {"full": (5e-5, 1e-4, 2e-4), "bitfit": (1e-3, 3e-3, 1e-2, 3e-2), "lora": (5e-4, 1e-3, 2e-3, 5e-3, 1e-2),
              "hifi": (5e-4, 1e-3, 2e-3), "sam": (3e-4, 1e-3, 3e-3, 1e-2)}   # widened where the choice sat on an edge
 LR_TIED = {"random_heads": "hifi", "random_mask": "sam"}
-SWEEP_TASKS = ("mrpc", "stsb", "cola")
+SWEEP_TASKS = ("mrpc", "stsb", "cola", "sst2")
 SWEEP_BUDGET = dict(max_train_samples=1000, epochs=3, eval_test=False)
 
 def sweep_profile() -> list[RunSpec]:
@@ -137,12 +137,6 @@ def parse_shard(s: str | None) -> tuple[int, int]:
 def shard(runs: list, i: int, n: int) -> list:
     "The i-th of n round-robin shards (1-based): together the shards partition `runs`, each in grid order."
     return runs[i - 1::n]
-
-def child_shards(shard_spec: str | None, jobs: int) -> list[str]:
-    "The `--shard` of each of `jobs` local workers inside shard `shard_spec`: together they cover it exactly once."
-    i, n = parse_shard(shard_spec)
-    if jobs < 1: raise ValueError(f"--jobs must be >= 1, got {jobs}")
-    return [f"{(i - 1) + n * (j - 1) + 1}/{n * jobs}" for j in range(1, jobs + 1)]
 
 def select_runs(runs: list[RunSpec], tasks=None, methods=None, seeds=None, groups=None, limit=None) -> list[RunSpec]:
     "Filter a grid by task, method (or grid label), seed and group; keep the first `limit`."
@@ -299,11 +293,24 @@ def retire_record(path: Path, why: str = "") -> Path:
         with open(dest / "README.log", "a") as f: f.write(f"{stamp}\t{path.name}\t{why}\n")
     return dest / f"{path.stem}.{stamp}.json"
 
+def claim_run(claims: str | Path | None, spec: RunSpec) -> bool:
+    """Take `spec` for this process. `claims` is a folder shared by the workers of one grid: creating
+    `<claims>/<run id>` (exclusive create, atomic on one file system) succeeds for exactly one of them.
+    Without `claims` every run belongs to this process."""
+    if claims is None: return True
+    try: os.close(os.open(Path(claims) / spec.id, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError: return False
+    return True
+
 def run_grid(runs: list[RunSpec], out: str | Path = "results/runs", profile: str = "cpu", executor: str = "auto",
-             retry_failed: bool = False, progress: bool = True, runner=None) -> dict:
-    """Run every spec whose record does not exist yet; return counts `{done, skipped, ok, failed}`.
+             retry_failed: bool = False, progress: bool = True, runner=None, claims: str | Path | None = None) -> dict:
+    """Run every spec whose record does not exist yet; return counts `{total, skipped, ok, failed, elsewhere}`.
     A record made under other run parameters than its spec now has (see `stale_params`) is moved to
     `<profile>/stale/` and the run is done again.
+
+    `claims`: a folder shared by the workers of one grid (`--jobs`). Each worker walks the same list in
+    grid order and does a run only if it is the first to claim it (`claim_run`); `elsewhere` counts the runs
+    another worker took. So a worker is never idle while runs are left.
 
     `executor`: `papermill`, `inprocess` or `auto` (papermill when the notebook file exists).
     `runner(spec, record_path)` replaces the executor (tests)."""
@@ -321,23 +328,25 @@ def run_grid(runs: list[RunSpec], out: str | Path = "results/runs", profile: str
             print("hifi-nb: notebook file not used; running in-process with hifi_nb.train.run", file=sys.stderr)
     pending, skipped = [], 0
     for s in runs:
+        st, diff = record_state(record_path(out, profile, s), s)
+        if st is None or diff or (retry_failed and st != "ok"): pending.append(s)
+        else: skipped += 1
+    counts = dict(total=len(runs), skipped=skipped, ok=0, failed=0, elsewhere=0)
+    log = Path(out) / profile / "grid.log"
+    bar = tqdm(pending, desc=f"{profile}", unit="run", disable=not progress, dynamic_ncols=True)
+    for s in bar:
+        if not claim_run(claims, s):
+            counts["elsewhere"] += 1
+            continue
+        bar.set_postfix_str(s.id)
         path = record_path(out, profile, s)
-        st, diff = record_state(path, s)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        st, diff = record_state(path, s)          # retired only by the worker that claimed the run
         if st is not None and diff:
             why = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in diff.items())
             retire_record(path, why)
             print(f"hifi-nb: {s.id} was run with other parameters ({why}); old record moved to stale/, "
                   "running it again", file=sys.stderr)
-            st = None
-        if st is None or (retry_failed and st != "ok"): pending.append(s)
-        else: skipped += 1
-    counts = dict(total=len(runs), skipped=skipped, ok=0, failed=0)
-    log = Path(out) / profile / "grid.log"
-    bar = tqdm(pending, desc=f"{profile}", unit="run", disable=not progress, dynamic_ncols=True)
-    for s in bar:
-        bar.set_postfix_str(s.id)
-        path = record_path(out, profile, s)
-        path.parent.mkdir(parents=True, exist_ok=True)
         t0 = time.time()
         rec = runner(s, path)
         st = getattr(rec, "status", None) or _status(path) or "failed"
@@ -475,7 +484,8 @@ def _grid_args(p):
     p.add_argument("--executor", default="auto", choices=("auto", "papermill", "inprocess"))
     p.add_argument("--retry-failed", action="store_true", help="rerun runs whose record says failed")
     p.add_argument("--jobs", type=int, default=1,
-                   help="parallel workers on this machine (each a shard, cores split evenly between them)")
+                   help="parallel workers on this machine (one shared queue, cores split evenly between them)")
+    p.add_argument("--claims", default=None, help=argparse.SUPPRESS)   # set by --jobs for its workers
 
 def _spawn(argvs: list[list[str]], threads: int) -> list[int]:
     "Run `hifi-nb <argv>` for each argv in parallel, each with `threads` CPU threads; their exit codes."
@@ -494,8 +504,18 @@ def _spawn(argvs: list[list[str]], threads: int) -> list[int]:
     finally:
         signal.signal(signal.SIGTERM, old)
 
+def _workers(a, profile: str, args: list[str], threads: int) -> list[int]:
+    "`a.jobs` workers on `profile` sharing one claims folder (removed afterwards); their exit codes."
+    import shutil
+    claims = Path(a.out) / profile / "tmp" / f"claims.{os.getpid()}"
+    claims.mkdir(parents=True, exist_ok=True)
+    try:
+        return _spawn([["reproduce", "--profile", profile, "--claims", str(claims), *args]] * a.jobs, threads)
+    finally:
+        shutil.rmtree(claims, ignore_errors=True)
+
 def _grid_parallel(a, profile: str) -> int:
-    "`--jobs N`: the learning-rate sweep (if due) and then the grid, each split over N worker processes."
+    "`--jobs N`: the learning-rate sweep (if due) and then the grid, each run by N workers sharing a queue."
     if a.limit: raise SystemExit("--limit cannot be combined with --jobs")
     threads = max(1, (os.cpu_count() or 1) // a.jobs)
     base = ["--out", a.out, "--executor", a.executor]
@@ -503,14 +523,14 @@ def _grid_parallel(a, profile: str) -> int:
     if profile in SWEEPS and "lr" not in sets and load_lrs(profile, hparams_dir(a.out), current_only=True) is None:
         sw = SWEEPS[profile]
         print(f"hifi-nb: learning-rate sweep ({sw}) first, on {a.jobs} workers", file=sys.stderr)
-        rcs = _spawn([["reproduce", "--profile", sw, "--shard", c, *base] for c in child_shards(None, a.jobs)], threads)
+        rcs = _workers(a, sw, base, threads)
         if any(rcs): raise SystemExit(f"sweep workers exited with {rcs}")
         choose_and_write_lrs(profile, a.out)
-    sel = [*(["--tasks", *a.tasks] if a.tasks else []), *(["--methods", *a.methods] if a.methods else []),
+    sel = [*(["--shard", a.shard] if a.shard else []),
+           *(["--tasks", *a.tasks] if a.tasks else []), *(["--methods", *a.methods] if a.methods else []),
            *(["--seeds", *map(str, a.seeds)] if a.seeds else []), *(["--groups", *a.groups] if a.groups else []),
            *(["--set", *a.set] if a.set else []), *(["--retry-failed"] if a.retry_failed else [])]
-    rcs = _spawn([["reproduce", "--profile", profile, "--shard", c, *base, *sel] for c in child_shards(a.shard, a.jobs)],
-                 threads)
+    rcs = _workers(a, profile, [*base, *sel], threads)
     runs = shard(select_runs(profile_runs(profile), a.tasks, a.methods, a.seeds, a.groups), *parse_shard(a.shard))
     st = [_status(record_path(a.out, profile, s)) for s in runs]
     print(f"{profile} ({a.jobs} workers): {st.count('ok')} ok, {sum(x not in (None, 'ok') for x in st)} failed, "
@@ -518,7 +538,8 @@ def _grid_parallel(a, profile: str) -> int:
     return max(rcs)
 
 def _grid(a, profile: str) -> int:
-    if getattr(a, "jobs", 1) > 1 and not a.dry_run: return _grid_parallel(a, profile)
+    if a.jobs < 1: raise SystemExit(f"--jobs must be >= 1, got {a.jobs}")
+    if a.jobs > 1 and not a.dry_run: return _grid_parallel(a, profile)
     i, n = parse_shard(a.shard)
     runs = select_runs(profile_runs(profile), a.tasks, a.methods, a.seeds, a.groups)
     runs = shard(runs, i, n)
@@ -538,8 +559,9 @@ def _grid(a, profile: str) -> int:
             print(f"{s.id:40s} {s.group:14s} {st or 'todo':8s} {json.dumps(dict(s.params))}")
         print(f"{len(runs)} runs ({done} done) in profile {profile}" + (f", shard {i}/{n}" if n > 1 else ""))
         return 0
-    c = run_grid(runs, a.out, profile, a.executor, a.retry_failed)
-    print(f"{profile}: {c['ok']} ok, {c['failed']} failed, {c['skipped']} already done, of {c['total']}")
+    c = run_grid(runs, a.out, profile, a.executor, a.retry_failed, claims=a.claims)
+    print(f"{profile}: {c['ok']} ok, {c['failed']} failed, {c['skipped']} already done"
+          + (f", {c['elsewhere']} done by other workers" if a.claims else "") + f", of {c['total']}")
     return 0
 
 def main(argv=None) -> int:
