@@ -20,12 +20,13 @@ from .train import RunRecord, failed_record, load_record, save_record
 # %% auto #0
 __all__ = ['MAIN_METHODS', 'CPU_COMMON', 'CPU_BUDGETS', 'CPU_TASKS', 'CPU_SEEDS', 'ABLATION_TASKS', 'HIFI_SELECTIONS',
            'ABLATION_SEEDS', 'K_SWEEP', 'DENSITY_SWEEP', 'SMOKE_COMMON', 'PAPER_TASKS', 'SWEEP_LRS', 'LR_TIED',
-           'SWEEP_TASKS', 'SWEEP_BUDGET', 'PROFILES', 'PARAMETERS_MARK', 'NOTEBOOK_PARAMS', 'SWEEPS', 'RunSpec', 'spec',
-           'cpu_profile', 'smoke_profile', 'paper_profile', 'sweep_profile', 'profile_runs', 'parse_shard', 'shard',
-           'select_runs', 'override', 'repo_root', 'run_notebook_path', 'default_data_env', 'execute_inprocess',
-           'tag_parameters', 'papermill_parameters', 'execute_papermill', 'record_path', 'stale_params', 'record_state',
-           'retire_record', 'claim_run', 'run_grid', 'choose_lrs', 'lrs_at_edge', 'write_lrs', 'hparams_dir',
-           'load_lrs', 'apply_lrs', 'ensure_lrs', 'choose_and_write_lrs', 'main']
+           'SWEEP_TASKS', 'SWEEP_BUDGET', 'PROFILES', 'PARAMETERS_MARK', 'NOTEBOOK_PARAMS', 'LR_TOLERANCE', 'LR_RULE',
+           'SWEEPS', 'RunSpec', 'spec', 'cpu_profile', 'smoke_profile', 'paper_profile', 'sweep_profile',
+           'profile_runs', 'parse_shard', 'shard', 'select_runs', 'override', 'repo_root', 'run_notebook_path',
+           'default_data_env', 'execute_inprocess', 'tag_parameters', 'papermill_parameters', 'execute_papermill',
+           'record_path', 'stale_params', 'record_state', 'retire_record', 'claim_run', 'run_grid', 'choose_lrs',
+           'lrs_at_edge', 'write_lrs', 'hparams_dir', 'load_lrs', 'apply_lrs', 'ensure_lrs', 'choose_and_write_lrs',
+           'main']
 
 # %% ../nbs/06_reproduce.ipynb #1db5b2e5
 MAIN_METHODS = ("full", "bitfit", "lora", "hifi", "random_heads", "sam", "random_mask")
@@ -357,8 +358,11 @@ def run_grid(runs: list[RunSpec], out: str | Path = "results/runs", profile: str
     return counts
 
 # %% ../nbs/06_reproduce.ipynb #e769b941
-def choose_lrs(records: list[dict]) -> tuple[dict, list[dict]]:
-    "`({method: lr}, rows)` from sweep records: best mean validation main metric per method."
+LR_TOLERANCE = 0.01      # on the mean validation main metric (scores in [0, 1]): one point
+LR_RULE = "smallest lr whose mean validation main metric (best epoch) over the sweep tasks is within 0.01 of the best"
+
+def choose_lrs(records: list[dict], tolerance: float = LR_TOLERANCE) -> tuple[dict, list[dict]]:
+    "`({method: lr}, rows)` from sweep records: per method, the smallest rate within `tolerance` of the best mean."
     import numpy as np
     by = {}
     for r in records:
@@ -370,8 +374,8 @@ def choose_lrs(records: list[dict]) -> tuple[dict, list[dict]]:
     chosen = {}
     for m in sorted({r["method"] for r in rows}):
         cand = [r for r in rows if r["method"] == m and r["complete"]] or [r for r in rows if r["method"] == m]
-        best = max(cand, key=lambda r: (r["mean"], -r["lr"]))
-        chosen[m] = best["lr"]
+        best = max(r["mean"] for r in cand)
+        chosen[m] = min(r["lr"] for r in cand if r["mean"] >= best - tolerance - 1e-12)
     for tied, src in LR_TIED.items():
         if src in chosen: chosen[tied] = chosen[src]
     return chosen, rows
@@ -393,7 +397,7 @@ def write_lrs(chosen: dict, rows: list[dict], out_dir: str | Path = "results/hpa
     edge = lrs_at_edge(chosen)
     meta = dict(profile=profile, chosen=chosen, tied=LR_TIED, tasks=list(SWEEP_TASKS), grid=SWEEP_LRS,
                 budget={t: CPU_BUDGETS[t] | SWEEP_BUDGET for t in SWEEP_TASKS}, seed=0,
-                rule="max mean validation main metric (best epoch) over the sweep tasks; ties -> smaller lr",
+                rule=LR_RULE, tolerance=LR_TOLERANCE,
                 at_edge=edge, rows=rows)
     from hifi_nb.train import atomic_write_text
     p = atomic_write_text(out / f"lr_{profile}.json", json.dumps(meta, indent=1) + "\n")
@@ -402,7 +406,8 @@ def write_lrs(chosen: dict, rows: list[dict], out_dir: str | Path = "results/hpa
              f"Chosen by `hifi-nb sweep --profile {profile}`: each method at the rates below on "
              f"{', '.join(tasks)} (seed 0, {SWEEP_BUDGET['max_train_samples']} training examples, "
              f"{SWEEP_BUDGET['epochs']} epochs, SAM protocol), scored on the held-out `val` split only "
-             "(best epoch); the rate with the best mean wins (ties: smaller rate). `random_heads` and "
+             f"(best epoch); the smallest rate whose mean is within {100 * LR_TOLERANCE:g} point of the best mean "
+             "wins (a near-tie goes to the safer, smaller rate). `random_heads` and "
              "`random_mask` use HiFi's and SAM's rates.", "",
              "| method | lr | " + " | ".join(tasks) + " | mean | chosen |",
              "|---|---|" + "---|" * len(tasks) + "---|---|"]
@@ -428,12 +433,12 @@ def _grid_key(grid: dict) -> dict:
     return {m: sorted(float(x) for x in v) for m, v in grid.items()}
 
 def load_lrs(profile: str, hparams: str | Path, current_only: bool = False) -> dict | None:
-    "The chosen rates on disk (None if missing, or with `current_only` if swept over another grid or tasks)."
+    "The chosen rates on disk (None if missing, or with `current_only` if swept over another grid or tasks, or chosen by another rule)."
     p = Path(hparams) / f"lr_{profile}.json"
     if not p.exists(): return None
     meta = json.loads(p.read_text())
     if current_only and (_grid_key(meta.get("grid", {})) != _grid_key(SWEEP_LRS)
-                         or list(meta.get("tasks", [])) != list(SWEEP_TASKS)): return None
+                         or list(meta.get("tasks", [])) != list(SWEEP_TASKS) or meta.get("rule") != LR_RULE): return None
     return meta["chosen"]
 
 def apply_lrs(runs: list[RunSpec], lrs: dict) -> list[RunSpec]:
@@ -448,7 +453,7 @@ def ensure_lrs(profile: str, out, executor: str = "auto", progress: bool = True)
     lrs = load_lrs(profile, hp, current_only=True)
     if lrs is None:
         sw = SWEEPS[profile]
-        why = "swept over another grid or tasks" if (hp / f"lr_{profile}.json").exists() else "missing"
+        why = "swept over another grid or tasks, or chosen by another rule" if (hp / f"lr_{profile}.json").exists() else "missing"
         print(f"hifi-nb: {hp}/lr_{profile}.json {why}: running the learning-rate sweep ({sw}) first", file=sys.stderr)
         run_grid(profile_runs(sw), out, sw, executor, progress=progress)
         lrs = choose_and_write_lrs(profile, out)
