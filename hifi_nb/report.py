@@ -19,10 +19,11 @@ MAIN_METHODS = ("full", "bitfit", "lora", "hifi", "random_heads", "sam", "random
 TABLE_COLUMNS = ["method", "task", "metric", "mean", "std", "n_seeds", "trainable_pct"]
 
 # %% auto #0
-__all__ = ['MAIN_METHODS', 'TABLE_COLUMNS', 'SPARSE_METHODS', 'load_records', 'main_table', 'expected_cells', 'pm', 'md_table',
-           'main_markdown', 'stability_table', 'variant_table', 'sweep_table', 'long_markdown', 'quality_targets',
-           'targets_markdown', 'one_class_runs', 'one_class_markdown', 'plot_heads', 'plot_run', 'fig_heads',
-           'fig_convergence', 'fig_sweep', 'fig_seed_spread', 'fig_lr_sweep', 'splice_readme', 'build_report']
+__all__ = ['MAIN_METHODS', 'TABLE_COLUMNS', 'SPARSE_METHODS', 'VARIANT_GROUPS', 'load_records', 'main_table', 'expected_cells',
+           'pm', 'md_table', 'main_markdown', 'stability_table', 'variant_table', 'sweep_table', 'long_markdown',
+           'quality_targets', 'targets_markdown', 'one_class_runs', 'one_class_markdown', 'plot_heads', 'plot_run',
+           'fig_heads', 'fig_convergence', 'fig_sweep', 'fig_seed_spread', 'fig_lr_sweep', 'splice_readme',
+           'variant_seeds', 'build_report']
 
 # %% ../nbs/07_report.ipynb #fbf072c5
 def load_records(runs_dir: str | Path) -> pd.DataFrame:
@@ -335,18 +336,31 @@ def splice_readme(readme: str | Path, block: str, tag: str) -> Path:
         raise ValueError(f"{readme}: no '{start}' ... '{end}' markers to put the results between")
     return atomic_write_text(readme, text[:i + len(start)] + "\n" + block.strip("\n") + "\n" + text[j:])
 
-def _readme_block(main_md: str, targets_md: str | None, profile: str, figures: list[str]) -> str:
+def _readme_block(main_md: str, targets_md: str | None, profile: str, figures: list[str], extra_md=()) -> str:
     demote = lambda md: "\n".join("###" + l[1:] if l.startswith("## ") else l for l in md.splitlines())
     parts = [f"*Written by `hifi-nb report --profile {profile} --readme README.md` from the records in "
              f"`results/runs/{profile}/`; the full report is `results/tables/main_{profile}.md`.*", "", demote(main_md)]
     if targets_md: parts += ["", demote(targets_md)]
+    for m in extra_md: parts += ["", demote(m)]
     parts += [""] + [f"![{Path(f).stem}]({f})" for f in figures]
     return "\n".join(parts)
+
+VARIANT_GROUPS = ("ablation", "k_sweep", "density_sweep")
+
+def variant_seeds(df: pd.DataFrame, profile: str) -> tuple[list[int], int]:
+    """The seeds the ablation and sweep runs use, and how many a complete cell has. Their tables compare with
+    the main-table runs of *those seeds only*, so a variant and the main method it varies are like with like."""
+    seeds = sorted(set(df[df.group.isin(VARIANT_GROUPS)].seed))
+    if profile == "cpu":
+        from hifi_nb.reproduce import ABLATION_SEEDS
+        return sorted(set(seeds) | set(ABLATION_SEEDS)), len(ABLATION_SEEDS)
+    return seeds, max(1, len(seeds))
 
 def build_report(runs_dir: str | Path, out: str | Path = "results", profile: str = "cpu", n_seeds: int | None = None,
                  tasks=None, readme: str | Path | None = None) -> list[Path]:
     """Write every table (`<out>/tables`) and figure (`<out>/figures`) for the records in `runs_dir`; with
-    `readme`, also put the main table, the quality targets and the key figures between its result markers."""
+    `readme`, also put the main table, the quality targets, the ablation and sweep tables and the key figures
+    between its result markers."""
     matplotlib.use("Agg")
     df = load_records(runs_dir)
     tables, figures = Path(out) / "tables", Path(out) / "figures"
@@ -379,22 +393,27 @@ def build_report(runs_dir: str | Path, out: str | Path = "results", profile: str
         atomic_write_text(tables / f"one_class_{profile}.csv", one_class_runs(df).to_csv(index=False, float_format="%.4f"))
         md.append(oc_md := one_class_markdown(df))
         targets_md += "\n" + oc_md
+    vseeds, n_var = variant_seeds(df, profile)
+    dv = df[df.seed.isin(vseeds)]                                 # main-table rows at the variants' seeds only
+    on = f" (seeds {', '.join(map(str, vseeds))}; main-table runs of the same seeds)"
+    variant_md = []
     abl_names = ["hifi", "hifi_info_only", "hifi_corr_only", "hifi_bottom_k", "random_heads"]
     abl_tasks = sorted(set(df[df.group == "ablation"].task)) or None
-    abl = variant_table(df, abl_names, ("main", "ablation"), abl_tasks) if abl_tasks else pd.DataFrame()
+    abl = variant_table(dv, abl_names, ("main", "ablation"), abl_tasks) if abl_tasks else pd.DataFrame()
     if len(abl):
         atomic_write_text(tables / f"ablation_{profile}.csv", abl.to_csv(index=False, float_format="%.4f"))
-        md.append(long_markdown(abl, "name", "HiFi ablations (what ranks the heads)", n_seeds))
-    ks = sweep_table(df, "hifi", "k", 3, "k_sweep")
+        variant_md.append(long_markdown(abl, "name", "HiFi ablations (what ranks the heads)" + on, n_var))
+    ks = sweep_table(dv, "hifi", "k", 3, "k_sweep")
     ks = ks[ks.task.isin(set(df[df.group == "k_sweep"].task))] if len(ks) else ks
     if len(ks):
         atomic_write_text(tables / f"k_sweep_{profile}.csv", ks.to_csv(index=False, float_format="%.4f"))
-        md.append(long_markdown(ks, "k", "HiFi: heads per layer k", n_seeds))
-    ds = sweep_table(df, "sam", "density", 0.005, "density_sweep")
+        variant_md.append(long_markdown(ks, "k", "HiFi: heads per layer k" + on, n_var))
+    ds = sweep_table(dv, "sam", "density", 0.005, "density_sweep")
     ds = ds[ds.task.isin(set(df[df.group == "density_sweep"].task))] if len(ds) else ds
     if len(ds):
         atomic_write_text(tables / f"density_sweep_{profile}.csv", ds.to_csv(index=False, float_format="%.4f"))
-        md.append(long_markdown(ds, "density", "SAM: density p", n_seeds))
+        variant_md.append(long_markdown(ds, "density", "SAM: density p" + on, n_var))
+    md += variant_md
     ok = df[df.status == "ok"]
     if len(ok):
         cost = ok[ok.group == "main"].groupby("method")[["seconds", "peak_mem_mb"]].mean()
@@ -412,8 +431,9 @@ def build_report(runs_dir: str | Path, out: str | Path = "results", profile: str
         if p is not None: written.append(p)
     if readme is not None:
         rd = Path(readme).resolve().parent
-        key = [p for p in written if p.suffix == ".png" and p.stem.split(f"_{profile}")[0] in ("seed_spread", "heads")]
+        key = [p for p in written if p.suffix == ".png" and p.stem.split(f"_{profile}")[0] in
+               ("seed_spread", "heads", "score_vs_k", "score_vs_density")]
         figs = [os.path.relpath(Path(p).resolve(), rd) for p in key]
         splice_readme(readme, _readme_block(main_markdown(main, n_seeds, tasks, f"Main table ({profile})"), targets_md,
-                                            profile, figs), f"results-{profile}")
+                                            profile, figs, variant_md), f"results-{profile}")
     return written
