@@ -213,11 +213,13 @@ def one_class_runs(df: pd.DataFrame, threshold: float = 0.99) -> pd.DataFrame:
 def one_class_markdown(df: pd.DataFrame, threshold: float = 0.99) -> str:
     "How many main runs per method and task answered one class (of those whose record says; older ones do not)."
     oc, ok = one_class_runs(df, threshold), _main_ok(df)
+    ok = ok[[not get_task(t).is_regression for t in ok.task]]          # a regression has no classes to collapse to
     d = ok[ok.top_class_share.notna()]
     head = (f"## One-class runs\n\nRuns that gave at least {threshold:.0%} of the reported split's examples the same "
             "class: a collapsed classifier, whose score is the majority-class baseline. Counted over the "
-            f"{len(d)} of {len(ok)} finished main runs whose "
-            "record has the share (records made before it was added do not).\n\n")
+            f"{len(d)} of {len(ok)} finished main classification runs whose record has the share"
+            + (f"; {', '.join(sorted(Path(x).stem for x in ok[ok.top_class_share.isna()].path))} "
+               "were made before it was recorded" if len(d) < len(ok) else "") + ".\n\n")
     if oc.empty: return head + "None.\n"
     n = d.groupby(["name", "task"]).size()
     rows = [[m, t, f"{len(g)} of {n[(m, t)]}", ", ".join(str(int(x)) for x in g.seed), f"{100 * g['main'].mean():.2f}"]
