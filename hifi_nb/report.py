@@ -21,9 +21,9 @@ TABLE_COLUMNS = ["method", "task", "metric", "mean", "std", "n_seeds", "trainabl
 # %% auto #0
 __all__ = ['MAIN_METHODS', 'TABLE_COLUMNS', 'SPARSE_METHODS', 'VARIANT_GROUPS', 'load_records', 'main_table', 'expected_cells',
            'pm', 'md_table', 'main_markdown', 'stability_table', 'variant_table', 'sweep_table', 'long_markdown',
-           'quality_targets', 'targets_markdown', 'one_class_runs', 'one_class_markdown', 'plot_heads', 'plot_run',
-           'fig_heads', 'fig_convergence', 'fig_sweep', 'fig_seed_spread', 'fig_lr_sweep', 'splice_readme',
-           'variant_seeds', 'build_report']
+           'quality_targets', 'targets_markdown', 'one_class_runs', 'one_class_markdown', 'gap_table', 'gap_markdown',
+           'plot_heads', 'plot_run', 'fig_heads', 'fig_convergence', 'fig_sweep', 'fig_seed_spread', 'fig_lr_sweep',
+           'splice_readme', 'variant_seeds', 'build_report']
 
 # %% ../nbs/07_report.ipynb #fbf072c5
 def load_records(runs_dir: str | Path) -> pd.DataFrame:
@@ -226,6 +226,37 @@ def one_class_markdown(df: pd.DataFrame, threshold: float = 0.99) -> str:
             for (m, t), g in oc.groupby(["name", "task"], sort=False)]
     return head + md_table(["method", "task", "one-class runs", "seeds", "score ×100"], rows) + "\n"
 
+# %% ../nbs/07_report.ipynb #be343901
+def gap_table(table: pd.DataFrame, ref: str = "full") -> pd.DataFrame:
+    """From a `main_table`: per method label and task, `gap` = its mean − the reference method's mean (×100),
+    on the same model (`hifi@bert` against `full@bert`). Plus a `task="avg"` row per label: the mean gap over
+    the tasks both have, and `wins` = how many of them the method is at least as good on."""
+    t = table[table.task != "avg"]
+    means = t.set_index(["method", "task"])["mean"]
+    rows = []
+    for m in dict.fromkeys(t.method):
+        base, _, model = m.partition("@")
+        r = ref + (f"@{model}" if model else "")
+        if base == ref or r not in set(t.method): continue
+        gaps = {k: means[(m, k)] - means[(r, k)] for k in t[t.method == m].task if (r, k) in means.index}
+        rows += [dict(method=m, task=k, gap=g) for k, g in gaps.items()]
+        rows.append(dict(method=m, task="avg", gap=np.mean(list(gaps.values())) if gaps else np.nan,
+                         wins=sum(g >= 0 for g in gaps.values()), n_tasks=len(gaps)))
+    return pd.DataFrame(rows, columns=["method", "task", "gap", "wins", "n_tasks"])
+
+def gap_markdown(table: pd.DataFrame, ref: str = "full") -> str:
+    "`gap_table` as markdown: rows = methods, columns = tasks, the mean gap and the task wins."
+    g = gap_table(table, ref)
+    if g.empty: return ""
+    tasks = [k for k in dict.fromkeys(g.task) if k != "avg"]
+    cells = {(r.method, r.task): r for r in g.itertuples()}
+    rows = [[m] + [f"{cells[(m, k)].gap:+.2f}" if (m, k) in cells else "–" for k in tasks]
+            + [f"{cells[(m, 'avg')].gap:+.2f}", f"{int(cells[(m, 'avg')].wins)} of {int(cells[(m, 'avg')].n_tasks)}"]
+            for m in dict.fromkeys(g.method)]
+    return (f"## Gap to {ref} fine-tuning (points ×100)\n\nEach method's mean minus {ref} fine-tuning's, task by task; "
+            f"`≥ {ref}` counts the tasks where the method is at least as good.\n\n"
+            + md_table(["method"] + [k.upper() for k in tasks] + ["mean gap", f"≥ {ref}"], rows) + "\n")
+
 # %% ../nbs/07_report.ipynb #da3bf9fc
 import matplotlib
 import matplotlib.pyplot as plt
@@ -389,9 +420,11 @@ def build_report(runs_dir: str | Path, out: str | Path = "results", profile: str
                          for r in stab.sort_values("avg_std").itertuples()]), ""]
     targets_md = None
     if len(main):
+        md.append(gap_md := gap_markdown(main))
         q = quality_targets(main)
         atomic_write_text(tables / f"targets_{profile}.csv", q.to_csv(index=False, float_format="%.4f"))
         md.append(targets_md := targets_markdown(q))
+        targets_md = gap_md + "\n" + targets_md
         atomic_write_text(tables / f"one_class_{profile}.csv", one_class_runs(df).to_csv(index=False, float_format="%.4f"))
         md.append(oc_md := one_class_markdown(df))
         targets_md += "\n" + oc_md
