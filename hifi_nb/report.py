@@ -22,8 +22,9 @@ TABLE_COLUMNS = ["method", "task", "metric", "mean", "std", "n_seeds", "trainabl
 __all__ = ['MAIN_METHODS', 'TABLE_COLUMNS', 'SPARSE_METHODS', 'VARIANT_GROUPS', 'load_records', 'main_table', 'expected_cells',
            'pm', 'md_table', 'main_markdown', 'stability_table', 'variant_table', 'sweep_table', 'long_markdown',
            'quality_targets', 'targets_markdown', 'one_class_runs', 'one_class_markdown', 'gap_table', 'gap_markdown',
-           'plot_heads', 'plot_run', 'fig_heads', 'fig_convergence', 'fig_sweep', 'fig_seed_spread', 'fig_lr_sweep',
-           'splice_readme', 'variant_seeds', 'build_report']
+           'jaccard', 'head_overlap', 'task_overlap', 'overlap_markdown', 'plot_heads', 'plot_run', 'fig_heads',
+           'fig_convergence', 'fig_sweep', 'fig_seed_spread', 'fig_lr_sweep', 'splice_readme', 'variant_seeds',
+           'build_report']
 
 # %% ../nbs/07_report.ipynb #fbf072c5
 def load_records(runs_dir: str | Path) -> pd.DataFrame:
@@ -257,6 +258,58 @@ def gap_markdown(table: pd.DataFrame, ref: str = "full") -> str:
             f"`≥ {ref}` counts the tasks where the method is at least as good.\n\n"
             + md_table(["method"] + [k.upper() for k in tasks] + ["mean gap", f"≥ {ref}"], rows) + "\n")
 
+# %% ../nbs/07_report.ipynb #de8cb80e
+import itertools
+
+def _head_set(sel) -> frozenset:
+    return frozenset(map(tuple, sel)) if isinstance(sel, (list, tuple)) else frozenset()
+
+def jaccard(a, b) -> float:
+    "Jaccard overlap of two sets (nan when both are empty)."
+    a, b = set(a), set(b)
+    return len(a & b) / len(a | b) if a | b else float("nan")
+
+def _sets(df: pd.DataFrame, name: str) -> dict:
+    d = _main_ok(df)
+    d = d[d.name == name]
+    return {(r.task, int(r.seed)): s for r in d.itertuples() if (s := _head_set(r.selection))}
+
+def head_overlap(df: pd.DataFrame, method: str = "hifi", control: str = "random_heads") -> pd.DataFrame:
+    """Per task: the number of heads `method` tunes, the overlap of its sets across seeds (min and mean over
+    pairs) and with `control`'s set of the same seed (mean, min, max)."""
+    h, c = _sets(df, method), _sets(df, control)
+    rows = []
+    for task in dict.fromkeys(t for t, _ in h):
+        hs = {s: v for (t, s), v in h.items() if t == task}
+        across = [jaccard(hs[a], hs[b]) for a, b in itertools.combinations(sorted(hs), 2)]
+        vs = [jaccard(hs[s], c[(task, s)]) for s in sorted(hs) if (task, s) in c]
+        rows.append(dict(task=task, n_heads=len(next(iter(hs.values()))), n_seeds=len(hs),
+                         across_seeds_min=min(across, default=np.nan), across_seeds_mean=np.mean(across) if across else np.nan,
+                         vs_control_mean=np.mean(vs) if vs else np.nan, vs_control_min=min(vs, default=np.nan),
+                         vs_control_max=max(vs, default=np.nan)))
+    return pd.DataFrame(rows, columns=["task", "n_heads", "n_seeds", "across_seeds_min", "across_seeds_mean",
+                                       "vs_control_mean", "vs_control_min", "vs_control_max"])
+
+def task_overlap(df: pd.DataFrame, method: str = "hifi", seed: int = 0) -> pd.DataFrame:
+    "Square table task × task: the overlap of `method`'s head sets for one seed."
+    sets = {t: v for (t, s), v in _sets(df, method).items() if s == seed}
+    tasks = list(sets)
+    return pd.DataFrame([[jaccard(sets[a], sets[b]) for b in tasks] for a in tasks], index=tasks, columns=tasks)
+
+def overlap_markdown(df: pd.DataFrame, method: str = "hifi", control: str = "random_heads", seed: int = 0) -> str:
+    "Both overlap tables as markdown (empty when no record has a head set)."
+    ho, to = head_overlap(df, method, control), task_overlap(df, method, seed)
+    if ho.empty: return ""
+    f = lambda x: "–" if pd.isna(x) else f"{x:.2f}"
+    rows = [[r.task.upper(), r.n_heads, r.n_seeds, f(r.across_seeds_min), f(r.vs_control_mean),
+             f"{f(r.vs_control_min)}–{f(r.vs_control_max)}"] for r in ho.itertuples()]
+    out = (f"## Which heads {method} picks (Jaccard overlap of head sets)\n\n"
+           + md_table(["task", "heads", "seeds", "across seeds (min)", f"vs {control}, same seed (mean)", "(range)"], rows) + "\n")
+    if len(to) > 1:
+        out += (f"\nAcross tasks, seed {seed}:\n\n" + md_table([""] + [t.upper() for t in to.columns],
+                [[a.upper()] + [f(to.loc[a, b]) for b in to.columns] for a in to.index]) + "\n")
+    return out
+
 # %% ../nbs/07_report.ipynb #da3bf9fc
 import matplotlib
 import matplotlib.pyplot as plt
@@ -449,6 +502,11 @@ def build_report(runs_dir: str | Path, out: str | Path = "results", profile: str
         atomic_write_text(tables / f"density_sweep_{profile}.csv", ds.to_csv(index=False, float_format="%.4f"))
         variant_md.append(long_markdown(ds, "density", "SAM: density p" + on, n_var))
     md += variant_md
+    ho = head_overlap(df)
+    if len(ho):
+        atomic_write_text(tables / f"head_overlap_{profile}.csv", ho.to_csv(index=False, float_format="%.4f"))
+        atomic_write_text(tables / f"head_overlap_tasks_{profile}.csv", task_overlap(df).to_csv(float_format="%.4f"))
+        md.append(overlap_markdown(df))
     ok = df[df.status == "ok"]
     if len(ok):
         cost = ok[ok.group == "main"].groupby("method")[["seconds", "peak_mem_mb"]].mean()
