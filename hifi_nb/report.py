@@ -146,18 +146,19 @@ def sweep_table(df: pd.DataFrame, method: str, param: str, main_value, group: st
     t = _agg(d, ["task", param])
     return t.sort_values(["task", param]).reset_index(drop=True)
 
-def long_markdown(t: pd.DataFrame, row: str, title: str, n_seeds: int) -> str:
-    "Rows = `row` values, columns = tasks, cells mean±std (n when short)."
-    if t.empty: return f"## {title}\n\nNo records yet.\n"
-    tasks = list(dict.fromkeys(t.task))
-    vals = list(dict.fromkeys(t[row]))
+def long_markdown(t: pd.DataFrame, row: str, title: str, n_seeds: int, rows=None, tasks=None) -> str:
+    """Rows = `row` values, columns = tasks, cells mean±std (n when short). `rows` / `tasks`: the values a
+    complete table has, so that rows and columns with no record yet show as `–` instead of being left out."""
+    if t.empty and not (rows and tasks): return f"## {title}\n\nNo records yet.\n"
+    tasks = list(dict.fromkeys([*(tasks or []), *t.task]))
+    vals = list(dict.fromkeys([*(rows or []), *t[row]]))
     cells = {(getattr(r, row), r.task): r for r in t.itertuples()}
-    rows = [[v] + [pm(cells[(v, k)].mean, cells[(v, k)].std, cells[(v, k)].n_seeds, n_seeds) if (v, k) in cells else "–"
+    body = [[v] + [pm(cells[(v, k)].mean, cells[(v, k)].std, cells[(v, k)].n_seeds, n_seeds) if (v, k) in cells else "–"
                    for k in tasks] for v in vals]
     partial = any((v, k) not in cells or cells[(v, k)].n_seeds < n_seeds for v in vals for k in tasks)
     return (f"## {title}{' (partial)' if partial else ''}\n\nScores ×100, mean±std over seeds"
             f"{' (seed count in parentheses where fewer than ' + str(n_seeds) + ')' if partial else ''}.\n\n"
-            + md_table([row] + [k.upper() for k in tasks], rows) + "\n")
+            + md_table([row] + [k.upper() for k in tasks], body) + "\n")
 
 # %% ../nbs/07_report.ipynb #b9d2e6a1
 SPARSE_METHODS = ("bitfit", "lora", "hifi", "random_heads", "sam", "random_mask")
@@ -482,25 +483,31 @@ def build_report(runs_dir: str | Path, out: str | Path = "results", profile: str
         md.append(oc_md := one_class_markdown(df))
         targets_md += "\n" + oc_md
     vseeds, n_var = variant_seeds(df, profile)
+    full = {}                                                     # what the cpu profile's variant tables hold when done
+    if profile == "cpu":
+        from hifi_nb.reproduce import ABLATION_TASKS, HIFI_SELECTIONS, K_SWEEP, DENSITY_SWEEP
+        full = dict(tasks=list(ABLATION_TASKS), abl=["hifi", *(f"hifi_{s}" for s in HIFI_SELECTIONS), "random_heads"],
+                    k=sorted({3, *K_SWEEP}), density=sorted({0.005, *DENSITY_SWEEP}))
     dv = df[df.seed.isin(vseeds)]                                 # main-table rows at the variants' seeds only
     on = f" (seeds {', '.join(map(str, vseeds))}; main-table runs of the same seeds)"
     variant_md = []
     abl_names = ["hifi", "hifi_info_only", "hifi_corr_only", "hifi_bottom_k", "random_heads"]
-    abl_tasks = sorted(set(df[df.group == "ablation"].task)) or None
+    abl_tasks = (full.get("tasks") or sorted(set(df[df.group == "ablation"].task))) if (df.group == "ablation").any() else None
     abl = variant_table(dv, abl_names, ("main", "ablation"), abl_tasks) if abl_tasks else pd.DataFrame()
     if len(abl):
         atomic_write_text(tables / f"ablation_{profile}.csv", abl.to_csv(index=False, float_format="%.4f"))
-        variant_md.append(long_markdown(abl, "name", "HiFi ablations (what ranks the heads)" + on, n_var))
+        variant_md.append(long_markdown(abl, "name", "HiFi ablations (what ranks the heads)" + on, n_var,
+                                        full.get("abl"), full.get("tasks")))
     ks = sweep_table(dv, "hifi", "k", 3, "k_sweep")
-    ks = ks[ks.task.isin(set(df[df.group == "k_sweep"].task))] if len(ks) else ks
+    ks = ks[ks.task.isin(full.get("tasks") or set(df[df.group == "k_sweep"].task))] if (df.group == "k_sweep").any() else ks.iloc[:0]
     if len(ks):
         atomic_write_text(tables / f"k_sweep_{profile}.csv", ks.to_csv(index=False, float_format="%.4f"))
-        variant_md.append(long_markdown(ks, "k", "HiFi: heads per layer k" + on, n_var))
+        variant_md.append(long_markdown(ks, "k", "HiFi: heads per layer k" + on, n_var, full.get("k"), full.get("tasks")))
     ds = sweep_table(dv, "sam", "density", 0.005, "density_sweep")
-    ds = ds[ds.task.isin(set(df[df.group == "density_sweep"].task))] if len(ds) else ds
+    ds = ds[ds.task.isin(full.get("tasks") or set(df[df.group == "density_sweep"].task))] if (df.group == "density_sweep").any() else ds.iloc[:0]
     if len(ds):
         atomic_write_text(tables / f"density_sweep_{profile}.csv", ds.to_csv(index=False, float_format="%.4f"))
-        variant_md.append(long_markdown(ds, "density", "SAM: density p" + on, n_var))
+        variant_md.append(long_markdown(ds, "density", "SAM: density p" + on, n_var, full.get("density"), full.get("tasks")))
     md += variant_md
     ho = head_overlap(df)
     if len(ho):
