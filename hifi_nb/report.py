@@ -483,15 +483,14 @@ def build_report(runs_dir: str | Path, out: str | Path = "results", profile: str
         md.append(oc_md := one_class_markdown(df))
         targets_md += "\n" + oc_md
     vseeds, n_var = variant_seeds(df, profile)
+    from hifi_nb.reproduce import ABLATION_TASKS, HIFI_SELECTIONS, K_SWEEP, DENSITY_SWEEP
+    abl_names = ["hifi", *(f"hifi_{s}" for s in HIFI_SELECTIONS), "random_heads"]
     full = {}                                                     # what the cpu profile's variant tables hold when done
     if profile == "cpu":
-        from hifi_nb.reproduce import ABLATION_TASKS, HIFI_SELECTIONS, K_SWEEP, DENSITY_SWEEP
-        full = dict(tasks=list(ABLATION_TASKS), abl=["hifi", *(f"hifi_{s}" for s in HIFI_SELECTIONS), "random_heads"],
-                    k=sorted({3, *K_SWEEP}), density=sorted({0.005, *DENSITY_SWEEP}))
+        full = dict(tasks=list(ABLATION_TASKS), abl=abl_names, k=sorted({3, *K_SWEEP}), density=sorted({0.005, *DENSITY_SWEEP}))
     dv = df[df.seed.isin(vseeds)]                                 # main-table rows at the variants' seeds only
     on = f" (seeds {', '.join(map(str, vseeds))}; main-table runs of the same seeds)"
     variant_md = []
-    abl_names = ["hifi", "hifi_info_only", "hifi_corr_only", "hifi_bottom_k", "random_heads"]
     abl_tasks = (full.get("tasks") or sorted(set(df[df.group == "ablation"].task))) if (df.group == "ablation").any() else None
     abl = variant_table(dv, abl_names, ("main", "ablation"), abl_tasks) if abl_tasks else pd.DataFrame()
     if len(abl):
