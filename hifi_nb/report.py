@@ -202,31 +202,35 @@ def targets_markdown(q: pd.DataFrame) -> str:
             "`seeds` is the fewest seeds behind any cell used.\n\n" +
             md_table(["check", "value", "target", "verdict", "tasks", "seeds"], rows) + "\n")
 
-def _main_ok(df: pd.DataFrame) -> pd.DataFrame: return df[(df.group == "main") & (df.status == "ok")]
+def _ok(df: pd.DataFrame, groups=("main",)) -> pd.DataFrame: return df[df.group.isin(groups) & (df.status == "ok")]
 
-def one_class_runs(df: pd.DataFrame, threshold: float = 0.99) -> pd.DataFrame:
-    """Main-table runs whose classifier gave (almost) every example of the reported split the same class
-    (`metrics["top_class_share"] >= threshold`): columns `name, task, seed, main, top_class_share`."""
-    cols = ["name", "task", "seed", "main", "top_class_share"]
-    d = _main_ok(df)
+def one_class_runs(df: pd.DataFrame, threshold: float = 0.99, groups=("main",)) -> pd.DataFrame:
+    """Finished runs of `groups` (default: the main table) whose classifier gave (almost) every example of the
+    reported split the same class (`metrics["top_class_share"] >= threshold`): columns
+    `group, name, task, seed, main, top_class_share`."""
+    cols = ["group", "name", "task", "seed", "main", "top_class_share"]
+    d = _ok(df, groups)
     d = d[pd.to_numeric(d.top_class_share, errors="coerce") >= threshold]
     return d[cols].sort_values(["task", "name", "seed"]).reset_index(drop=True)
 
-def one_class_markdown(df: pd.DataFrame, threshold: float = 0.99) -> str:
-    "How many main runs per method and task answered one class (of those whose record says; older ones do not)."
-    oc, ok = one_class_runs(df, threshold), _main_ok(df)
+def one_class_markdown(df: pd.DataFrame, threshold: float = 0.99, groups=("main",)) -> str:
+    """How many runs of `groups` per name and task answered one class (of those whose record says; older ones
+    do not)."""
+    oc, ok = one_class_runs(df, threshold, groups), _ok(df, groups)
+    parts = ["main-table" if g == "main" else g.replace("_", "-") for g in groups]
+    which = "main" if parts == ["main-table"] else ", ".join(parts[:-1]) + " and " + parts[-1]
     ok = ok[[not get_task(t).is_regression for t in ok.task]]          # a regression has no classes to collapse to
     d = ok[ok.top_class_share.notna()]
     head = (f"## One-class runs\n\nRuns that gave at least {threshold:.0%} of the reported split's examples the same "
             "class: a collapsed classifier, whose score is the majority-class baseline. Counted over the "
-            f"{len(d)} of {len(ok)} finished main classification runs whose record has the share"
+            f"{len(d)} of {len(ok)} finished {which} classification runs whose record has the share"
             + (f"; {', '.join(sorted(Path(x).stem for x in ok[ok.top_class_share.isna()].path))} "
                "were made before it was recorded" if len(d) < len(ok) else "") + ".\n\n")
     if oc.empty: return head + "None.\n"
     n = d.groupby(["name", "task"]).size()
     rows = [[m, t, f"{len(g)} of {n[(m, t)]}", ", ".join(str(int(x)) for x in g.seed), f"{100 * g['main'].mean():.2f}"]
             for (m, t), g in oc.groupby(["name", "task"], sort=False)]
-    return head + md_table(["method", "task", "one-class runs", "seeds", "score ×100"], rows) + "\n"
+    return head + md_table(["run", "task", "one-class runs", "seeds", "score ×100"], rows) + "\n"
 
 # %% ../nbs/07_report.ipynb #be343901
 def gap_table(table: pd.DataFrame, ref: str = "full") -> pd.DataFrame:
@@ -271,7 +275,7 @@ def jaccard(a, b) -> float:
     return len(a & b) / len(a | b) if a | b else float("nan")
 
 def _sets(df: pd.DataFrame, name: str) -> dict:
-    d = _main_ok(df)
+    d = _ok(df)
     d = d[d.name == name]
     return {(r.task, int(r.seed)): s for r in d.itertuples() if (s := _head_set(r.selection))}
 
@@ -472,15 +476,15 @@ def build_report(runs_dir: str | Path, out: str | Path = "results", profile: str
                         [[r.method, "–" if pd.isna(r.avg_std) else f"{r.avg_std:.2f}", "–" if pd.isna(r.std_rank) else r.std_rank,
                           f"{r.avg_score:.2f}", r.score_rank, r.n_seeds]
                          for r in stab.sort_values("avg_std").itertuples()]), ""]
-    targets_md = None
+    targets_md, all_groups = None, ("main", *VARIANT_GROUPS)       # collapsed runs are listed wherever they happen
     if len(main):
         md.append(gap_md := gap_markdown(main))
         q = quality_targets(main)
         atomic_write_text(tables / f"targets_{profile}.csv", q.to_csv(index=False, float_format="%.4f"))
         md.append(targets_md := targets_markdown(q))
         targets_md = gap_md + "\n" + targets_md
-        atomic_write_text(tables / f"one_class_{profile}.csv", one_class_runs(df).to_csv(index=False, float_format="%.4f"))
-        md.append(oc_md := one_class_markdown(df))
+        atomic_write_text(tables / f"one_class_{profile}.csv", one_class_runs(df, groups=all_groups).to_csv(index=False, float_format="%.4f"))
+        md.append(oc_md := one_class_markdown(df, groups=all_groups))
         targets_md += "\n" + oc_md
     vseeds, n_var = variant_seeds(df, profile)
     from hifi_nb.reproduce import ABLATION_TASKS, HIFI_SELECTIONS, K_SWEEP, DENSITY_SWEEP
