@@ -20,9 +20,9 @@ from .models import attention_layout, UnsupportedArchitecture
 from .graph import HeadScores, pagerank, layer_pagerank, ShapeMismatch, SELECTIONS, DEFAULT_K
 
 # %% auto #0
-__all__ = ['INFO_MEASURES', 'DEFAULT_RANK_TOL', 'BACKENDS', 'info_from_spectrum', 'BackendUnavailable', 'NonFiniteHeadOutputs',
-           'resolve_backend', 'HeadStatistics', 'head_statistics', 'score_heads', 'reference_statistics',
-           'time_scoring']
+__all__ = ['INFO_MEASURES', 'DEFAULT_RANK_TOL', 'BACKENDS', 'CORRELATIONS', 'info_from_spectrum', 'BackendUnavailable',
+           'NonFiniteHeadOutputs', 'resolve_backend', 'rv_from_cross', 'check_correlation', 'HeadStatistics',
+           'head_statistics', 'correlation_from_outputs', 'score_heads', 'reference_statistics', 'time_scoring']
 
 # %% ../nbs/01_heads.ipynb #21320af9
 INFO_MEASURES = ("nuclear", "effective_rank", "numerical_rank", "normalized_nuclear")
@@ -82,7 +82,8 @@ def resolve_backend(backend: str = "auto", model: nn.Module | None = None) -> tu
 # %% ../nbs/01_heads.ipynb #0c7f2fd8
 def _layer_gram_stats(x: torch.Tensor, mrow: torch.Tensor, mcol: torch.Tensor | None, n: torch.Tensor,
                       H: int, dh: int, exact: bool = True):
-    "Raw head Grams (B,H,dh,dh) and RV matrices (B,H,H) of one layer; `mrow` (B,1,T) / `mcol` (B,T,1) token masks."
+    """Raw head Grams (B,H,dh,dh), per-example RV matrices (B,H,H) and the batch's summed centred Gram
+    `Σ_x Z(x)ᵀZ(x)` (d,d, float64) of one layer; `mrow` (B,1,T) / `mcol` (B,T,1) token masks."""
     B, T, d = x.shape
     s = torch.bmm(mrow, x)                                   # (B,1,d) token sums over real tokens
     y = x - s / n                                            # centred over real tokens
@@ -102,11 +103,12 @@ def _layer_gram_stats(x: torch.Tensor, mrow: torch.Tensor, mcol: torch.Tensor | 
         G = torch.diagonal(C.view(B, H, dh, H, dh), dim1=1, dim2=3).permute(0, 3, 1, 2).double()
     sh = (s.view(B, H, dh) / n.view(B, 1, 1).sqrt()).double()
     G.add_(sh.unsqueeze(-1) * sh.unsqueeze(-2))              # raw Gram O_hᵀO_h = C_hh + n μ_h μ_hᵀ (float64)
+    Csum = C.sum(0, dtype=torch.float64)                     # pooled: Σ_x C(x), the cross-products of the whole batch
     F2 = C.square_().view(B, H, dh, H, dh).sum(-1).sum(2).double()       # (B,H,H) ‖C_hg‖_F²
     dn = F2.diagonal(dim1=1, dim2=2).sqrt()                  # ‖C_hh‖_F
     den = dn.unsqueeze(-1) * dn.unsqueeze(-2)
     rv = torch.where(den > 0, F2 / torch.where(den > 0, den, torch.ones_like(den)), torch.zeros_like(den))
-    return G, rv
+    return G, rv, Csum
 
 def _layer_gram_stats_cupy(x: torch.Tensor, mrow, mcol, n, H: int, dh: int, exact: bool = True):
     "CuPy twin of `_layer_gram_stats` (arrays shared with torch through DLPack)."
@@ -124,11 +126,20 @@ def _layer_gram_stats_cupy(x: torch.Tensor, mrow, mcol, n, H: int, dh: int, exac
         G = cp.ascontiguousarray(cp.diagonal(C.reshape(B, H, dh, H, dh), axis1=1, axis2=3).transpose(0, 3, 1, 2)).astype(cp.float64)
     sh = (S.reshape(B, H, dh) / cp.sqrt(N.reshape(B, 1, 1))).astype(cp.float64)
     G += sh[..., :, None] * sh[..., None, :]
+    Csum = C.astype(cp.float64).sum(axis=0)
     F2 = (C * C).reshape(B, H, dh, H, dh).sum(axis=(2, 4)).astype(cp.float64)
     dn = cp.sqrt(cp.diagonal(F2, axis1=1, axis2=2))
     den = dn[:, :, None] * dn[:, None, :]
     rv = cp.where(den > 0, F2 / cp.where(den > 0, den, 1.0), 0.0)
-    return torch.from_dlpack(G), torch.from_dlpack(rv)
+    return torch.from_dlpack(G), torch.from_dlpack(rv), torch.from_dlpack(Csum)
+
+def rv_from_cross(cross: torch.Tensor, H: int, dh: int) -> torch.Tensor:
+    """RV matrices (`..., H, H`) from pooled centred cross-product matrices `cross` (`..., d, d`, `d = H·d_h`):
+    `RV_hg = ‖C_hg‖_F² / (‖C_hh‖_F ‖C_gg‖_F)`, zero where a head is constant."""
+    F2 = cross.square().unflatten(-1, (H, dh)).unflatten(-3, (H, dh)).sum(-1).sum(-2)
+    dn = F2.diagonal(dim1=-2, dim2=-1).sqrt()
+    den = dn.unsqueeze(-1) * dn.unsqueeze(-2)
+    return torch.where(den > 0, F2 / torch.where(den > 0, den, torch.ones_like(den)), torch.zeros_like(den))
 
 _POOL = None
 
@@ -148,15 +159,25 @@ def _eigvalsh(G: torch.Tensor, backend: str) -> torch.Tensor:
     return torch.cat(list(_POOL.map(torch.linalg.eigvalsh, flat.chunk(k)))).view(G.shape[:-1])
 
 # %% ../nbs/01_heads.ipynb #b61ffdfd
+CORRELATIONS = ("pooled", "per_example")
+
+def check_correlation(correlation: str) -> str:
+    if correlation not in CORRELATIONS:
+        raise ValueError(f"unknown correlation estimator {correlation!r}; choose one of {CORRELATIONS}")
+    return correlation
+
 @dataclass
 class HeadStatistics:
-    "Mean head statistics: `info[name]` (L×H) for every measure, `corr` (L×H×H), example count, timings."
+    """Mean head statistics: `info[name]` (L×H) for every measure, `corr` (L×H×H, by the `correlation`
+    estimator), `corr_variants` (every estimator), example count, timings."""
     info: dict[str, np.ndarray]
     corr: np.ndarray
     n_examples: int
     backend: str = "cpu"
     timings: dict = field(default_factory=dict)
     model_id: str | None = None
+    correlation: str = "pooled"
+    corr_variants: dict = field(default_factory=dict)
 
     @property
     def shape(self) -> tuple[int, int]: return tuple(self.corr.shape[:2])
@@ -188,6 +209,7 @@ class _Capture:
         L, H = layout.shape
         self.H, self.dh = H, layout.head_dim
         self.rv_sum = torch.zeros(L, H, H, dtype=torch.float64, device=device)
+        self.cross = torch.zeros(L, H * self.dh, H * self.dh, dtype=torch.float64, device=device)
         self.grams: list = [None] * L
         self.t = defaultdict(float)
         self.handles = []
@@ -213,12 +235,13 @@ class _Capture:
             self._sync(); t0 = time.perf_counter()
             x = x.detach().to(self.device, torch.float32)
             kernel = _layer_gram_stats_cupy if self.backend == "cupy" else _layer_gram_stats
-            G, rv = kernel(x, self.mrow, self.mcol, self.n, self.H, self.dh, self.exact)
+            G, rv, csum = kernel(x, self.mrow, self.mcol, self.n, self.H, self.dh, self.exact)
             if not bool(torch.isfinite(G).all()):          # NaN/inf anywhere in a head reaches its Gram
                 raise NonFiniteHeadOutputs(
                     f"NaN/inf in the attention head outputs of layer {l} (batch {self.batch_index}); the model's "
                     "weights or inputs are broken (check for NaN parameters, overflow in half precision)")
             self.rv_sum[l] += rv.sum(0)
+            self.cross[l] += csum
             self.grams[l] = G
             self._sync(); self.t["gram"] += time.perf_counter() - t0
             if self.early_exit and l == len(self.grams) - 1: raise _EarlyExit
@@ -234,12 +257,15 @@ class _Capture:
 
 def head_statistics(model: nn.Module, batches: Iterable[dict], backend: str = "auto", progress: bool = False,
                     timings: bool = False, rank_tol: float = DEFAULT_RANK_TOL, early_exit: bool = True,
-                    exact_spectrum: bool = True) -> HeadStatistics:
+                    exact_spectrum: bool = True, correlation: str = "pooled") -> HeadStatistics:
     """Mean information measures (`info[name]`, L×H) and RV correlations (`corr`, L×H×H) of every head.
 
     Streams over `batches` (tokenized dicts), keeping only running sums; see the notebook for the maths.
-    `exact_spectrum=False` takes the head Grams from the float32 `d × d` Gram (faster; the effective rank
-    is then only good to ~1e-3 relative, the other measures to ~1e-4)."""
+    `correlation="pooled"` (default) takes RV once per layer from the cross-products summed over the whole
+    sample; `"per_example"` averages per-example RVs (biased towards 1 for short examples; the old graph).
+    Both are always computed (`corr_variants`). `exact_spectrum=False` takes the head Grams from the float32
+    `d × d` Gram (faster; the effective rank is then only good to ~1e-3 relative, the other measures to ~1e-4)."""
+    check_correlation(correlation)
     layout = attention_layout(model)                      # UnsupportedArchitecture for unknown models
     name, device = resolve_backend(backend, model)
     L, H = layout.shape
@@ -282,21 +308,51 @@ def head_statistics(model: nn.Module, batches: Iterable[dict], backend: str = "a
         tm = {"total": t_total, "gram": cap.t["gram"], "eigen": cap.t["eigen"],
               "forward": t_total - cap.t["gram"] - cap.t["eigen"]}
     info = {k: (v / n_ex).cpu().numpy() for k, v in info_sum.items()}
-    return HeadStatistics(info, (cap.rv_sum / n_ex).cpu().numpy(), n_ex, name, tm, _model_id(model))
+    variants = {"pooled": rv_from_cross(cap.cross, cap.H, cap.dh).cpu().numpy(),
+                "per_example": (cap.rv_sum / n_ex).cpu().numpy()}
+    return HeadStatistics(info, variants[correlation], n_ex, name, tm, _model_id(model), correlation, variants)
+
+# %% ../nbs/01_heads.ipynb #c553f8a5
+def correlation_from_outputs(outputs, num_heads: int, correlation: str = "pooled") -> np.ndarray:
+    """The `H × H` RV matrix of one layer's heads from per-example outputs (a list of `n_x × d` arrays,
+    `d = H·d_h`), through the same kernel `head_statistics` uses; for studies of the estimators."""
+    check_correlation(correlation)
+    xs = [torch.as_tensor(np.asarray(o), dtype=torch.float32) for o in outputs]
+    if not xs or any(x.dim() != 2 or x.shape[0] < 1 for x in xs):
+        raise ValueError("outputs must be a non-empty list of (tokens, d) arrays with at least one token each")
+    d = xs[0].shape[1]
+    if any(x.shape[1] != d for x in xs) or d % num_heads:
+        raise ValueError(f"every output needs the same width d divisible by num_heads={num_heads}")
+    dh, T = d // num_heads, max(x.shape[0] for x in xs)
+    x, m = torch.zeros(len(xs), T, d), torch.zeros(len(xs), T)
+    for i, o in enumerate(xs): x[i, :len(o)], m[i, :len(o)] = o, 1
+    mcol = None if bool(m.all()) else m.unsqueeze(-1)
+    _, rv, csum = _layer_gram_stats(x, m.unsqueeze(1), mcol, m.sum(1).view(-1, 1, 1), num_heads, dh)
+    return (rv_from_cross(csum, num_heads, dh) if correlation == "pooled" else rv.mean(0).double()).numpy()
 
 # %% ../nbs/01_heads.ipynb #1650ffdd
 def score_heads(model: nn.Module, batches: Iterable[dict], info: str = "nuclear", damping: float = 0.85,
                 tol: float = 1e-6, max_iter: int = 100, backend: str = "auto", progress: bool = False,
                 timings: bool = False, rank_tol: float = DEFAULT_RANK_TOL, early_exit: bool = True,
-                exact_spectrum: bool = True) -> HeadScores:
+                exact_spectrum: bool = True, correlation: str = "pooled") -> HeadScores:
     """HiFi head scores of `model` on `batches`: information richness `info` (one of `INFO_MEASURES`),
-    RV correlation graph per layer, personalised PageRank. Returns a `HeadScores` (`.select(k)` picks heads)."""
+    RV correlation graph per layer (`correlation`: `"pooled"` or `"per_example"`, see `head_statistics`),
+    personalised PageRank. Returns a `HeadScores` (`.select(k)` picks heads).
+
+    The scoring sample must hold at least as many examples as a layer has heads: with fewer, the pooled
+    cross-products of a layer have lower rank than the graph has nodes."""
     if info not in INFO_MEASURES: raise ValueError(f"unknown info measure {info!r}; choose one of {INFO_MEASURES}")
     if not 0 <= damping < 1: raise ValueError(f"damping must be in [0, 1), got {damping}")
-    stats = head_statistics(model, batches, backend, progress, timings, rank_tol, early_exit, exact_spectrum)
+    check_correlation(correlation)
+    stats = head_statistics(model, batches, backend, progress, timings, rank_tol, early_exit, exact_spectrum,
+                            correlation)
+    H = stats.shape[1]
+    if stats.n_examples < H:
+        raise ValueError(f"the scoring sample has {stats.n_examples} examples, fewer than the {H} heads per layer; "
+                         f"score heads on at least {H} examples (n_score_examples)")
     t0 = time.perf_counter()
     settings = dict(info=info, backend=stats.backend, n_examples=stats.n_examples, rank_tol=rank_tol,
-                    exact_spectrum=exact_spectrum)
+                    exact_spectrum=exact_spectrum, correlation=correlation)
     hs = HeadScores.from_statistics(stats.info[info], stats.corr, damping, tol, max_iter, stats.model_id,
                                     settings, stats.info)
     if timings:
@@ -305,12 +361,16 @@ def score_heads(model: nn.Module, batches: Iterable[dict], info: str = "nuclear"
     return hs
 
 # %% ../nbs/01_heads.ipynb #ff1a068c
-def reference_statistics(model: nn.Module, batches: Iterable[dict], rank_tol: float = DEFAULT_RANK_TOL) -> HeadStatistics:
-    "Slow float64 reference of `head_statistics` (per-example, per-head SVD, per-pair RV); for tests and timing."
+def reference_statistics(model: nn.Module, batches: Iterable[dict], rank_tol: float = DEFAULT_RANK_TOL,
+                         correlation: str = "pooled") -> HeadStatistics:
+    """Slow float64 reference of `head_statistics` (per-example, per-head SVD, per-pair RV, per-pair pooled
+    cross-products `Σ_x Z_hᵀZ_g`); for tests and timing."""
+    check_correlation(correlation)
     layout = attention_layout(model)
     L, H, dh = layout.num_layers, layout.num_heads, layout.head_dim
     info = {k: np.zeros((L, H)) for k in INFO_MEASURES}
     corr = np.zeros((L, H, H)); n_ex = 0
+    cross = np.zeros((L, H, H, dh, dh))                                 # Σ_x Z_hᵀ Z_g for every pair
     captured = {}
     hooks = [la.output.register_forward_pre_hook(
         lambda mod, args, l=la.index: captured.__setitem__(l, args[0].detach().to("cpu", torch.float64)))
@@ -343,12 +403,21 @@ def reference_statistics(model: nn.Module, batches: Iterable[dict], rank_tol: fl
                                 num = np.linalg.norm(Z[h].T @ Z[g]) ** 2
                                 den = self_norm[h] * self_norm[g]
                                 corr[l, h, g] += num / den if den > 0 else 0.0
+                                cross[l, h, g] += Z[h].T @ Z[g]
                     n_ex += 1
     finally:
         for hk in hooks: hk.remove()
         model.train(was_training)
     if n_ex == 0: raise ValueError("reference_statistics got no batches")
-    return HeadStatistics({k: v / n_ex for k, v in info.items()}, corr / n_ex, n_ex, "reference", {}, _model_id(model))
+    pooled = np.zeros((L, H, H))
+    for l in range(L):
+        for h in range(H):
+            for g in range(H):
+                den = np.linalg.norm(cross[l, h, h]) * np.linalg.norm(cross[l, g, g])
+                pooled[l, h, g] = np.linalg.norm(cross[l, h, g]) ** 2 / den if den > 0 else 0.0
+    variants = {"pooled": pooled, "per_example": corr / n_ex}
+    return HeadStatistics({k: v / n_ex for k, v in info.items()}, variants[correlation], n_ex, "reference", {},
+                          _model_id(model), correlation, variants)
 
 # %% ../nbs/01_heads.ipynb #f9cc748f
 def time_scoring(model: nn.Module, batches: list[dict], repeats: int = 3, reference: bool = True) -> dict:
