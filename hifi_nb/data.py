@@ -6,7 +6,9 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
+import math
 import os
 import sys
 from dataclasses import dataclass, field
@@ -16,8 +18,8 @@ import numpy as np
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
 # %% auto #0
-__all__ = ['TASKS', 'Task', 'UnknownTask', 'get_task', 'DataError', 'read_glue_tsv', 'read_jsonl', 'load_task', 'tokenize_task',
-           'MultipleChoiceCollator', 'collator_for', 'make_batches']
+__all__ = ['TASKS', 'Task', 'UnknownTask', 'get_task', 'DataError', 'read_glue_tsv', 'read_jsonl', 'load_task', 'data_files',
+           'data_source', 'tokenize_task', 'MultipleChoiceCollator', 'collator_for', 'make_batches']
 
 # %% ../nbs/00_data.ipynb #f6c8b378
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class Task:
     main: str = "accuracy"               # metric reported in tables (x100)
     dev: tuple[str, ...] = ("dev",)      # GLUE dev file(s); MNLI has two
     tsv: dict = field(default_factory=dict)  # column names in the GLUE tsv: text_a, text_b, label
+    label_range: tuple | None = None     # regression: the inclusive range a label must lie in
 
     @property
     def num_labels(self) -> int: return 1 if self.kind == "regression" else len(self.labels)
@@ -49,7 +52,7 @@ TASKS: dict[str, Task] = {t.name: t for t in [
     Task("qqp", "QQP", ("nyu-mll/glue", "qqp"), "classification", ("not_duplicate", "duplicate"),
          ("f1", "accuracy"), "f1", tsv=dict(text_a="question1", text_b="question2", label="is_duplicate")),
     Task("stsb", "STS-B", ("nyu-mll/glue", "stsb"), "regression", (), ("pearson", "spearman"), "pearson",
-         tsv=dict(text_a="sentence1", text_b="sentence2", label="score")),
+         tsv=dict(text_a="sentence1", text_b="sentence2", label="score"), label_range=(0.0, 5.0)),
     Task("mnli", "MNLI", ("nyu-mll/glue", "mnli"), "classification", ("entailment", "neutral", "contradiction"),
          ("accuracy", "accuracy_mm"), "accuracy", dev=("dev_matched", "dev_mismatched"),
          tsv=dict(text_a="sentence1", text_b="sentence2", label="gold_label")),
@@ -81,13 +84,28 @@ class DataError(ValueError):
     "Malformed or missing task data; the message says which file/line and how to fix it."
 
 def _env_dir(var: str) -> Path | None:
+    """The folder named by environment variable `var` (None if unset or empty). A set variable must name a
+    folder that holds data of its kind: a typo is an error, never a silent switch to another source."""
     v = os.environ.get(var)
-    return Path(v).expanduser() if v else None
+    if not v: return None
+    p = Path(v).expanduser()
+    if not p.is_dir():
+        raise DataError(f"{var}={v} is not a directory (fix or unset {var})")
+    if var == "HIFI_SAM_DIR" and not any(p.glob("*/train.jsonl")):
+        raise DataError(f"{var}={v} holds no SAM split files (<task>/train.jsonl); fix or unset {var}")
+    if var == "HIFI_GLUE_DIR" and not any((p / t.glue_name / "train.tsv").exists() for t in TASKS.values()):
+        raise DataError(f"{var}={v} holds no GLUE task folder (e.g. RTE/train.tsv); fix or unset {var}")
+    return p
 
-def _label_id(task: Task, raw: str, where: str):
+def _label_id(task: Task, raw, where: str):
+    "The label id (class) or value (regression) of `raw`, checked: a known class, or a finite number in range."
     if task.is_regression:
-        try: return float(raw)
-        except ValueError: raise DataError(f"{where}: label {raw!r} is not a number") from None
+        try: v = float(raw)
+        except (TypeError, ValueError): raise DataError(f"{where}: label {raw!r} is not a number") from None
+        if not math.isfinite(v): raise DataError(f"{where}: label {raw!r} is not a finite number")
+        lo, hi = task.label_range or (-math.inf, math.inf)
+        if not lo <= v <= hi: raise DataError(f"{where}: label {raw!r} is outside the range [{lo:g}, {hi:g}] of {task.name}")
+        return v
     s = str(raw).strip()
     if s in task.labels: return task.labels.index(s)
     if s.lower() in ("true", "false") and "True" in task.labels: return task.labels.index(s.capitalize())
@@ -189,7 +207,8 @@ def _from_hub(t: Task) -> DatasetDict:
     for split in ("train", "validation", "validation_matched", "validation_mismatched"):
         if split not in raw: continue
         d = raw[split]
-        rows = [_row_from_json(t, _hub_row(t, r)) | {"label": r["label"]} for r in d]
+        rows = [_row_from_json(t, _hub_row(t, r)) | {"label": _label_id(t, r["label"], f"hub {'/'.join(t.hub)} {split} row {i}")}
+                for i, r in enumerate(d)]
         extra = ("question", "choice1", "choice2") if t.name == "copa" else ()
         cols = {k: [r.get(k) for r in rows] for k in ("text_a", "text_b", *extra, "label")}
         out[split.replace("validation_matched", "validation")] = Dataset.from_dict(cols, features=_features(t, True, extra))
@@ -203,6 +222,22 @@ def _hub_row(t: Task, r: dict) -> dict:
     b = next((r[k] for k in ("sentence2", "question2", "hypothesis", "sentence") if k in r and k != keys[0]), None)
     return {"text_a": a, "text_b": b}
 
+def _resolve_source(t: Task, data_dir, protocol: str) -> tuple[Path | None, str]:
+    "`(folder, kind)` the data of task `t` comes from: kind `sam` (split files), `glue` (tsv files) or `hub`."
+    if protocol not in ("glue", "sam"): raise ValueError(f"protocol must be 'glue' or 'sam', got {protocol!r}")
+    if data_dir is not None:
+        root = Path(data_dir).expanduser()
+        if not root.is_dir(): raise DataError(f"data_dir {root} does not exist (GLUE files or SAM split files expected)")
+        kind = "sam" if (root / t.name / "train.jsonl").exists() else "glue"
+        if kind == "sam" and protocol == "glue":
+            raise DataError(f"{root} holds SAM split files; use protocol='sam' or point data_dir at GLUE files")
+        return root, kind
+    sam, glue = _env_dir("HIFI_SAM_DIR"), _env_dir("HIFI_GLUE_DIR")   # a set but invalid folder raises
+    if protocol == "sam" and sam is not None and (sam / t.name / "train.jsonl").exists(): return sam, "sam"
+    if glue is not None: return glue, "glue"
+    if protocol == "sam" and sam is not None: return sam, "sam"
+    return None, "hub"
+
 def load_task(task: str, data_dir: str | Path | None = None, protocol: str = "glue", seed: int = 0,
               max_train_samples: int | None = None, per_class: int | None = None) -> DatasetDict:
     """Load `task` as a `DatasetDict` with columns `text_a`, `text_b`, `label`.
@@ -211,20 +246,8 @@ def load_task(task: str, data_dir: str | Path | None = None, protocol: str = "gl
     `protocol="sam"`: splits `train` (90%), `validation` (10%, for model selection), `test` (original dev).
     `data_dir` defaults to `HIFI_SAM_DIR` (SAM split files, protocol "sam" only) or `HIFI_GLUE_DIR`."""
     t = get_task(task)
-    if protocol not in ("glue", "sam"): raise ValueError(f"protocol must be 'glue' or 'sam', got {protocol!r}")
+    root, kind = _resolve_source(t, data_dir, protocol)
     dd = None
-    if data_dir is not None:
-        root = Path(data_dir).expanduser()
-        if not root.is_dir(): raise DataError(f"data_dir {root} does not exist (GLUE files or SAM split files expected)")
-        kind = "sam" if (root / t.name / "train.jsonl").exists() else "glue"
-        if kind == "sam" and protocol == "glue":
-            raise DataError(f"{root} holds SAM split files; use protocol='sam' or point data_dir at GLUE files")
-    else:
-        sam, glue = _env_dir("HIFI_SAM_DIR"), _env_dir("HIFI_GLUE_DIR")
-        if protocol == "sam" and sam is not None and (sam / t.name / "train.jsonl").exists(): root, kind = sam, "sam"
-        elif glue is not None: root, kind = glue, "glue"
-        elif protocol == "sam" and sam is not None: root, kind = sam, "sam"
-        else: root, kind = None, "hub"
     if kind == "sam":
         dd = DatasetDict({s: read_jsonl(t, root / t.name / f"{f}.jsonl")
                           for s, f in (("train", "train"), ("validation", "val"), ("test", "test"))})
@@ -243,6 +266,46 @@ def load_task(task: str, data_dir: str | Path | None = None, protocol: str = "gl
         dd = DatasetDict({"train": parts["train"], "validation": parts["test"], "test": dd["validation"]})
     dd["train"] = _subsample(dd["train"], max_train_samples, per_class, seed, t.is_regression)
     return dd
+
+# %% ../nbs/00_data.ipynb #fe62bc35
+_SHA_CACHE: dict = {}
+
+def _sha256(path: Path) -> str:
+    st = path.stat(); key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _SHA_CACHE:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""): h.update(chunk)
+        _SHA_CACHE[key] = h.hexdigest()
+    return _SHA_CACHE[key]
+
+def data_files(task: str | Task, data_dir: str | Path | None = None, protocol: str = "glue") -> tuple[str, Path | None, list[Path]]:
+    "`(kind, folder, files)`: where `load_task` with these arguments reads `task` from, and which files."
+    t = get_task(task)
+    root, kind = _resolve_source(t, data_dir, protocol)
+    if kind == "sam": return kind, root, [root / t.name / f"{f}.jsonl" for f in ("train", "val", "test")]
+    if kind == "glue":
+        if t.name in ("cb", "copa", "wsc"):
+            raise DataError(f"{t.name} is a SuperGLUE task: GLUE files do not hold it; set HIFI_SAM_DIR to the "
+                            "SAM split files or run with a network")
+        return kind, root, [root / t.glue_name / f"{f}.tsv" for f in ("train", *t.dev)]
+    return kind, None, []
+
+def data_source(task: str | Task, data_dir: str | Path | None = None, protocol: str = "glue") -> dict:
+    """Where `load_task(task, data_dir, protocol)` takes its data from, for a run record: `kind` (`sam`, `glue`
+    or `hub`), `source` (absolute folder, or the hub id), `protocol`, `split` (how the reported splits are
+    made), `files` (`{relative path: sha256}`) and `sha256` (one checksum over names and contents of all
+    files; None for the hub). Raises `DataError` for a missing file or a set but invalid data folder."""
+    t = get_task(task)
+    kind, root, files = data_files(t, data_dir, protocol)
+    for f in files:
+        if not f.exists(): raise DataError(f"{kind} data file not found: {f}")
+    sums = {str(f.relative_to(root)): _sha256(f) for f in files}
+    total = hashlib.sha256("".join(f"{k}\t{v}\n" for k, v in sorted(sums.items())).encode()).hexdigest() if sums else None
+    split = ("SAM split files" if kind == "sam" else
+             "90/10 split of GLUE train (data_seed), GLUE dev as test" if protocol == "sam" else "GLUE train / dev")
+    return dict(kind=kind, source=str(root.resolve()) if root else "/".join(t.hub), protocol=protocol, split=split,
+                files=sums, sha256=total)
 
 # %% ../nbs/00_data.ipynb #e7be34f1
 import torch
