@@ -13,9 +13,9 @@ import torch
 from torch import nn
 
 # %% auto #0
-__all__ = ['MINILM', 'ARCHITECTURES', 'minilm_path', 'resolve_model_name', 'UnsupportedArchitecture', 'LayerAttention',
-           'AttentionLayout', 'base_model', 'attention_layout', 'is_task_head', 'backbone_parameters', 'tiny_config',
-           'load_model']
+__all__ = ['MINILM', 'ARCHITECTURES', 'FFN_OUTPUT', 'minilm_path', 'resolve_model_name', 'UnsupportedArchitecture',
+           'LayerAttention', 'AttentionLayout', 'base_model', 'attention_layout', 'is_task_head', 'is_pooler',
+           'has_pooler', 'backbone_parameters', 'tiny_config', 'load_model']
 
 # %% ../nbs/00_models.ipynb #56544604
 MINILM = "minilm-l6"
@@ -48,6 +48,10 @@ ARCHITECTURES: dict[str, tuple[str, tuple[str, str, str, str]]] = {
     "electra":     ("encoder.layer", ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense")),
     "distilbert":  ("transformer.layer", ("attention.q_lin", "attention.k_lin", "attention.v_lin", "attention.out_lin")),
 }
+
+# model_type -> attribute path, inside one layer, of the feed-forward output projection (where an adapter goes)
+FFN_OUTPUT: dict[str, str] = {"bert": "output.dense", "roberta": "output.dense", "xlm-roberta": "output.dense",
+                              "electra": "output.dense", "distilbert": "ffn.lin2"}
 
 class UnsupportedArchitecture(ValueError):
     "Raised for a model whose attention layout `hifi_nb` does not know."
@@ -117,6 +121,7 @@ def attention_layout(model: nn.Module) -> AttentionLayout:
     for i, block in enumerate(blocks):
         mods = [_get(block, p) for p in parts]
         names = {k: f"{prefix}{layers_path}.{i}.{p}" for k, p in zip(("query", "key", "value", "output"), parts)}
+        names["ffn_output"] = f"{prefix}{layers_path}.{i}.{FFN_OUTPUT[mtype]}"
         layers.append(LayerAttention(i, *mods, names=names))
     out_features = layers[0].query.out_features
     if out_features % heads: raise ValueError(f"{out_features} query features do not split into {heads} heads")
@@ -128,6 +133,15 @@ def is_task_head(name: str, model: nn.Module) -> bool:
     prefix = getattr(model, "base_model_prefix", "")
     if prefix and not name.startswith(prefix + "."): return True
     return ".pooler." in f".{name}"
+
+def is_pooler(name: str, model: nn.Module) -> bool:
+    "True for parameters of a pre-trained BERT-style pooler (`<base>.pooler.*`), part of the task head."
+    prefix = getattr(model, "base_model_prefix", "")
+    return (not prefix or name.startswith(prefix + ".")) and ".pooler." in f".{name}"
+
+def has_pooler(model: nn.Module) -> bool:
+    "Whether the model has a pre-trained BERT-style pooler."
+    return any(is_pooler(n, model) for n, _ in model.named_parameters())
 
 def backbone_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
     "Named parameters of the backbone (the encoder without pooler and task head)."

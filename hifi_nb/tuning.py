@@ -20,13 +20,14 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
 
-from .models import attention_layout, backbone_parameters, is_task_head
+from .models import attention_layout, backbone_parameters, has_pooler, is_pooler, is_task_head
 
 # %% auto #0
 __all__ = ['SCOPES', 'METHODS', 'FORMAT', 'TuningError', 'UnknownMethod', 'DeltaMismatch', 'HeadSliceLinear', 'SparseValues',
            'attach_sparse_values', 'floor_count', 'check_density', 'check_scope', 'mask_counts', 'random_mask_indices',
-           'TuningRecord', 'inner_model', 'base_fingerprint', 'TuningMethod', 'register', 'check_heads', 'prepare',
-           'trainable_report', 'random_batches', 'train_steps', 'save_delta', 'load_delta', 'merge']
+           'TuningRecord', 'inner_model', 'base_fingerprint', 'TuningMethod', 'register', 'check_heads',
+           'matched_random_indices', 'BottleneckAdapter', 'prepare', 'trainable_report', 'random_batches',
+           'train_steps', 'save_delta', 'load_delta', 'merge']
 
 # %% ../nbs/03_tuning.ipynb #d4eb1f8f
 class TuningError(ValueError):
@@ -168,6 +169,7 @@ class TuningRecord:
     fingerprint: str
     base_shapes: dict = field(default_factory=dict)
     indices: dict = field(default_factory=dict, repr=False)    # tensor name -> LongTensor (sparse masks)
+    total_numel: int | None = None                             # every parameter of the base model (head included)
 
 def inner_model(model: nn.Module) -> nn.Module:
     "The transformers model inside a peft wrapper (or the model itself)."
@@ -190,6 +192,7 @@ class TuningMethod:
     select: Callable   # (model, layout, cfg) -> (selection: dict, indices: dict[str, LongTensor])
     apply: Callable    # (model, layout, selection, indices) -> model
     dense_head: bool = True   # make the task head trainable after `apply` (lora does it through peft)
+    lr: float = 1e-3          # default learning rate: the rate the cpu profile's sweep chose (results/hparams)
 
 METHODS: dict[str, TuningMethod] = {}
 
@@ -209,8 +212,8 @@ def _apply_bitfit(model, layout, sel, idx):
         if n.rsplit(".", 1)[-1] == "bias": p.requires_grad_(True)
     return model
 
-register(TuningMethod("full", "every parameter", {}, _select_nothing, _apply_full))
-register(TuningMethod("bitfit", "every bias of the backbone (BitFit)", {}, _select_nothing, _apply_bitfit));
+register(TuningMethod("full", "every parameter", {}, _select_nothing, _apply_full, lr=1e-4))
+register(TuningMethod("bitfit", "every bias of the backbone (BitFit)", {}, _select_nothing, _apply_bitfit, lr=3e-3));
 
 # %% ../nbs/03_tuning.ipynb #03860118
 def _check_k(k, layout, how: str = "topk") -> int:
@@ -268,9 +271,9 @@ def _apply_heads(model, layout, sel, idx):
 
 register(TuningMethod("hifi", "Q/K/V rows + biases of selected heads (HiFi)",
                       dict(heads=None, batches=None, k=None, how="topk", seed=0, score_options=None, include_output=False),
-                      _select_hifi, _apply_heads))
+                      _select_hifi, _apply_heads, lr=1e-3))
 register(TuningMethod("random_heads", "Q/K/V rows + biases of k random heads per layer",
-                      dict(k=3, seed=0, include_output=False), _select_random_heads, _apply_heads));
+                      dict(k=3, seed=0, include_output=False), _select_random_heads, _apply_heads, lr=1e-3));
 
 # %% ../nbs/03_tuning.ipynb #31704320
 def _backbone_numels(model) -> dict[str, int]:
@@ -298,9 +301,22 @@ def _select_sam(model, layout, cfg):
                dropout=stats.dropout, counts={n: int(v.numel()) for n, v in indices.items()})
     return sel, _nonempty({n: v for n, v in indices.items() if v.numel()}, "sam")
 
+def matched_random_indices(numels: dict[str, int], counts: dict[str, int], seed: int = 0) -> dict[str, torch.Tensor]:
+    "Exactly `counts[name]` uniformly random flat indices within each tensor (seeded); zero counts are left out."
+    bad = {n: c for n, c in counts.items() if n not in numels or isinstance(c, bool) or not isinstance(c, (int, np.integer))
+           or not 0 <= c <= numels[n]}
+    if bad: raise TuningError(f"random_mask: counts must map backbone tensors to 0..numel entries; bad: {dict(list(bad.items())[:3])}")
+    rng = np.random.default_rng(seed)
+    return {n: torch.as_tensor(np.sort(rng.choice(numels[n], size=int(c), replace=False)), dtype=torch.long)
+            for n, c in counts.items() if c > 0}
+
 def _select_random_mask(model, layout, cfg):
     density, scope = check_density(cfg["density"]), check_scope(cfg["scope"])
-    indices = random_mask_indices(_backbone_numels(model), density, scope, int(cfg["seed"]))
+    numels = _backbone_numels(model)
+    if cfg["counts"] is not None:                  # matched to a given mask, e.g. SAM's `selection["counts"]`
+        indices = matched_random_indices(numels, dict(cfg["counts"]), int(cfg["seed"]))
+    else:                                          # per_tensor: SAM's per-tensor counts ⌊p·numel⌋, exactly
+        indices = random_mask_indices(numels, density, scope, int(cfg["seed"]))
     sel = dict(density=density, scope=scope, seed=int(cfg["seed"]), counts={n: int(v.numel()) for n, v in indices.items()})
     return sel, _nonempty(indices, "random_mask")
 
@@ -313,20 +329,23 @@ def _apply_sparse(model, layout, sel, indices):
 register(TuningMethod("sam", "top-p backbone entries by gradient score at θ0 (SAM)",
                       dict(density=0.005, batches=None, stats=None, score="grad_sq", scope="per_tensor",
                            n_batches=None, clip=1.0, dropout=True, seed=0),
-                      _select_sam, _apply_sparse))
-register(TuningMethod("random_mask", "uniformly random backbone entries at the same density",
-                      dict(density=0.005, seed=0, scope="per_tensor"), _select_random_mask, _apply_sparse));
+                      _select_sam, _apply_sparse, lr=1e-3))
+register(TuningMethod("random_mask", "uniformly random entries, as many in each tensor as SAM's mask",
+                      dict(density=0.005, seed=0, scope="per_tensor", counts=None), _select_random_mask, _apply_sparse,
+                      lr=1e-3));
 
 # %% ../nbs/03_tuning.ipynb #ff4e2135
-def _head_modules(model) -> list[str]:
-    return sorted({n.rpartition(".")[0] for n, _ in model.named_parameters() if is_task_head(n, model)})
+def _head_modules(model, train_pooler: bool = False) -> list[str]:
+    "Modules of the task head that train: the new head, and the pre-trained pooler only if asked."
+    return sorted({n.rpartition(".")[0] for n, _ in model.named_parameters()
+                   if is_task_head(n, model) and (train_pooler or not is_pooler(n, model))})
 
 def _select_lora(model, layout, cfg):
     r = cfg["r"]
     if isinstance(r, bool) or not isinstance(r, int) or r < 1: raise TuningError(f"lora: r must be a positive integer, got {r!r}")
     targets = [la.names[p] for la in layout.layers for p in ("query", "value")]
     return dict(r=r, lora_alpha=cfg["lora_alpha"], lora_dropout=cfg["lora_dropout"], target_modules=targets,
-                modules_to_save=_head_modules(model)), {}
+                modules_to_save=_head_modules(model, cfg["train_pooler"])), {}
 
 def _apply_lora(model, layout, sel, idx):
     from peft import LoraConfig, get_peft_model
@@ -335,13 +354,59 @@ def _apply_lora(model, layout, sel, idx):
     return get_peft_model(model, conf)
 
 register(TuningMethod("lora", "LoRA r=8 on query/value (peft), head via modules_to_save",
-                      dict(r=8, lora_alpha=8, lora_dropout=0.0), _select_lora, _apply_lora, dense_head=False));
+                      dict(r=8, lora_alpha=8, lora_dropout=0.0), _select_lora, _apply_lora, dense_head=False,
+                      lr=2e-3));
+
+# %% ../nbs/03_tuning.ipynb #f9d8e3ab
+class BottleneckAdapter(nn.Module):
+    """A frozen `nn.Linear` (`self.base`) followed by a residual bottleneck, `y + up(gelu(down(y)))` with
+    `y = base(x)` (Houlsby et al. 2019). `up` starts at zero, so the wrapped layer starts as the plain one."""
+    def __init__(self, base: nn.Linear, size: int, init_std: float = 1e-2):
+        super().__init__()
+        if not isinstance(base, nn.Linear): raise TypeError(f"BottleneckAdapter wraps an nn.Linear, got {type(base).__name__}")
+        d, kw = base.out_features, dict(device=base.weight.device, dtype=base.weight.dtype)
+        self.base = base.requires_grad_(False)
+        self.down, self.up = nn.Linear(d, size, **kw), nn.Linear(size, d, **kw)
+        nn.init.normal_(self.down.weight, std=init_std); nn.init.zeros_(self.down.bias)
+        nn.init.zeros_(self.up.weight); nn.init.zeros_(self.up.bias)
+        self.in_features, self.out_features = base.in_features, base.out_features
+
+    def forward(self, x):
+        y = self.base(x)
+        return y + self.up(F.gelu(self.down(y)))
+
+    def extra_repr(self): return f"bottleneck {self.out_features} -> {self.down.out_features} -> {self.out_features}"
+
+def _layer_prefix(la) -> str:
+    return la.names["query"].rsplit(".attention", 1)[0]
+
+def _select_adapter(model, layout, cfg):
+    size, ln = cfg["size"], cfg["train_layer_norm"]
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= layout.hidden_size:
+        raise TuningError(f"adapter: size must be an integer in 1..{layout.hidden_size} (the hidden size), got {size!r}")
+    if not isinstance(ln, bool): raise TuningError(f"adapter: train_layer_norm must be True or False, got {ln!r}")
+    modules = [la.names[p] for la in layout.layers for p in ("output", "ffn_output")]
+    return dict(size=size, train_layer_norm=ln, modules=modules), {}
+
+def _apply_adapter(model, layout, sel, idx):
+    for name in sel["modules"]: _swap(model, name, BottleneckAdapter(model.get_submodule(name), int(sel["size"])))
+    for name, mod in model.named_modules():
+        if isinstance(mod, BottleneckAdapter): mod.down.requires_grad_(True); mod.up.requires_grad_(True)
+    if sel["train_layer_norm"]:
+        prefixes = tuple(_layer_prefix(la) + "." for la in layout.layers)
+        for name, mod in model.named_modules():
+            if isinstance(mod, nn.LayerNorm) and name.startswith(prefixes): mod.requires_grad_(True)
+    return model
+
+register(TuningMethod("adapter", "bottleneck adapters after attention and feed-forward outputs (Houlsby)",
+                      dict(size=16, train_layer_norm=True), _select_adapter, _apply_adapter, lr=1e-3));
 
 # %% ../nbs/03_tuning.ipynb #eac3a5fd
 def _jsonable(cfg: dict) -> dict:
     out = {}
     for k, v in cfg.items():
         if k in ("batches", "stats"): continue
+        if k == "counts" and isinstance(v, dict): v = {n: int(c) for n, c in v.items()}
         try: json.dumps(v); out[k] = v
         except TypeError: out[k] = repr(v)
     return out
@@ -353,19 +418,22 @@ def _build(model, method: str, layout, selection: dict, indices: dict, config: d
                    {n: list(p.shape) for n, p in backbone.items() if n.rsplit(".", 1)[-1] in ("weight", "bias")})
     rec = TuningRecord(method, _jsonable(config), selection, getattr(model, "hifi_model_id", None),
                        layout.model_type, (layout.num_layers, layout.num_heads, layout.head_dim, layout.hidden_size),
-                       sum(p.numel() for p in backbone.values()), base_fingerprint(model), base_shapes, dict(indices))
+                       sum(p.numel() for p in backbone.values()), base_fingerprint(model), base_shapes, dict(indices),
+                       sum(p.numel() for p in model.parameters()))
     model.requires_grad_(False)
     out = m.apply(model, layout, selection, indices)
+    train_pooler = config.get("train_pooler", True)      # deltas saved before the option existed trained it
     if m.dense_head:
         for n, p in out.named_parameters():
-            if is_task_head(n, out): p.requires_grad_(True)
+            if is_task_head(n, out) and (train_pooler or not is_pooler(n, out)): p.requires_grad_(True)
     out.hifi_tuning = rec
     if out is not model: out.hifi_model_id = rec.base_model
     return out
 
-def prepare(model: nn.Module, method: str, **config) -> nn.Module:
+def prepare(model: nn.Module, method: str, train_pooler: bool = False, **config) -> nn.Module:
     """Make exactly `method`'s parameters trainable (structurally) and return the model (peft-wrapped for
-    `lora`). Options per method: `METHODS[method].options`. The task head is always trained densely."""
+    `lora`). Options per method: `METHODS[method].options`. The new task head is always trained densely; a
+    pre-trained BERT-style pooler only with `train_pooler=True` (or for `full`, which trains everything)."""
     if method not in METHODS:
         raise UnknownMethod(f"Unknown tuning method {method!r}; registered methods: {', '.join(METHODS)}")
     m = METHODS[method]
@@ -374,23 +442,33 @@ def prepare(model: nn.Module, method: str, **config) -> nn.Module:
         raise TuningError(f"{method} does not take {unknown}; its options are {sorted(m.options) or 'none'}")
     if getattr(model, "hifi_tuning", None) is not None or hasattr(model, "peft_config"):
         raise TuningError("this model is already prepared for tuning; call prepare on a fresh base model")
+    if not isinstance(train_pooler, bool): raise TuningError(f"train_pooler must be True or False, got {train_pooler!r}")
+    if train_pooler and not has_pooler(model):
+        raise TuningError(f"train_pooler=True, but this {type(model).__name__} has no pre-trained pooler "
+                          "(its classification head is new and trains anyway); drop train_pooler")
     layout = attention_layout(model)
-    cfg = {**m.options, **config}
+    cfg = {**m.options, **config, "train_pooler": train_pooler or method == "full"}
     selection, indices = m.select(model, layout, cfg)
     return _build(model, method, layout, selection, indices, {**cfg, "method": method})
 
 # %% ../nbs/03_tuning.ipynb #e3f09e48
 def trainable_report(model: nn.Module) -> dict:
-    """Trainable parameter counts: `trainable` (all), `backbone_trainable`, `head` (task head), `backbone`
-    (entries of the untouched backbone) and `percent` = backbone_trainable / backbone × 100."""
+    """Every trainable parameter, counted: `trainable` (all of them), split into `backbone_trainable` (the
+    method's own: backbone entries, LoRA / adapter weights) and `head` (task head trainables, of which
+    `pooler` is the pre-trained pooler's); `backbone` (entries of the pre-trained backbone), `total` (every
+    parameter of the base model, head included), `percent` = trainable / total × 100 (`full` is 100) and
+    `backbone_percent` = backbone_trainable / backbone × 100."""
     inner = inner_model(model)
     rec = getattr(model, "hifi_tuning", None) or getattr(inner, "hifi_tuning", None)
     named = [(n, p) for n, p in inner.named_parameters() if p.requires_grad]
     head = sum(p.numel() for n, p in named if is_task_head(n, inner))
+    pooler = sum(p.numel() for n, p in named if is_pooler(n, inner))
     trainable = sum(p.numel() for _, p in named)
+    total = rec.total_numel if rec is not None and rec.total_numel else sum(p.numel() for p in inner.parameters())
     backbone = rec.backbone_numel if rec else sum(p.numel() for p in backbone_parameters(inner).values())
     return dict(method=rec.method if rec else None, trainable=trainable, backbone_trainable=trainable - head,
-                head=head, backbone=backbone, percent=100.0 * (trainable - head) / backbone)
+                head=head, pooler=pooler, backbone=backbone, total=total, percent=100.0 * trainable / total,
+                backbone_percent=100.0 * (trainable - head) / backbone)
 
 # %% ../nbs/03_tuning.ipynb #5907d056
 def random_batches(model: nn.Module, n: int = 2, batch_size: int = 4, length: int = 16, seed: int = 0) -> list[dict]:

@@ -96,11 +96,12 @@ def test_save_load_and_shape_check(mini, scores16, tmp_path):
 
 def test_backend_errors_and_mode_restored(mini, rte):
     model, tok = mini
-    batches = make_batches(rte, tok, "rte", batch_size=2, max_length=32, n_examples=2)
+    batches = make_batches(rte, tok, "rte", batch_size=6, max_length=32, n_examples=12)
     if not torch.cuda.is_available():
         with pytest.raises(BackendUnavailable, match="CUDA"): score_heads(model, batches, backend="cuda")
         with pytest.raises(BackendUnavailable): score_heads(model, batches, backend="cupy")
     with pytest.raises(ValueError, match="no batches"): score_heads(model, [])
+    with pytest.raises(ValueError, match="6 examples, fewer than the 12 heads"): score_heads(model, batches[:1])
     model.train()
     try:
         score_heads(model, batches)

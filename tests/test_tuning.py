@@ -8,7 +8,7 @@ from fractions import Fraction
 import pytest
 import torch
 
-from hifi_nb.models import backbone_parameters, is_task_head, load_model, tiny_config
+from hifi_nb.models import backbone_parameters, is_pooler, is_task_head, load_model, tiny_config
 from hifi_nb.sam import accumulate_gradients, sam_mask, sam_scores
 from hifi_nb.tuning import (METHODS, DeltaMismatch, TuningError, UnknownMethod, inner_model, load_delta, merge,
                             prepare, random_batches, save_delta, train_steps, trainable_report)
@@ -67,7 +67,7 @@ def head_numel(model):
 
 
 def test_registry_has_every_method():
-    assert set(METHODS) == {"full", "bitfit", "hifi", "random_heads", "sam", "random_mask", "lora"}
+    assert set(METHODS) == {"full", "bitfit", "hifi", "random_heads", "sam", "random_mask", "lora", "adapter"}
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -126,6 +126,9 @@ def test_merged_weights_differ_only_inside_the_selection(case, stats, batches):
 def test_trainable_counts_closed_form(stats):
     base = tiny()
     head = head_numel(base)
+    pooler = sum(p.numel() for n, p in base.named_parameters() if is_pooler(n, base))
+    total = sum(p.numel() for p in base.parameters())
+    assert pooler == D * D + D
     backbone = {n: p.numel() for n, p in backbone_parameters(base).items()}
     N = sum(backbone.values())
     p = 0.05
@@ -144,9 +147,11 @@ def test_trainable_counts_closed_form(stats):
     for case, cfg in configs(stats).items():
         rep = trainable_report(prepare(tiny(), method_of(case), **cfg))
         assert rep["backbone_trainable"] == expect[case], case
-        assert rep["head"] == head and rep["trainable"] == expect[case] + head, case
+        h = head if case == "full" else head - pooler    # the pre-trained pooler trains only in full
+        assert rep["head"] == h and rep["trainable"] == expect[case] + h, case
         assert rep["backbone"] == N
-        assert rep["percent"] == pytest.approx(100 * expect[case] / N)
+        assert rep["backbone_percent"] == pytest.approx(100 * expect[case] / N)
+        assert rep["percent"] == pytest.approx(100 * (expect[case] + h) / total)
     assert floor(N) == math.floor(p * N + 1e-9)
 
 
