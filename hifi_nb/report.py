@@ -18,20 +18,29 @@ from .train import atomic_write_text
 MAIN_METHODS = ("full", "bitfit", "lora", "hifi", "random_heads", "sam", "random_mask")
 TABLE_COLUMNS = ["method", "task", "metric", "mean", "std", "n_seeds", "trainable_pct"]
 
+class ReportError(ValueError):
+    "The report's inputs are missing or do not match its profile: nothing was written."
+
 # %% auto #0
-__all__ = ['MAIN_METHODS', 'TABLE_COLUMNS', 'SPARSE_METHODS', 'VARIANT_GROUPS', 'load_records', 'main_table', 'expected_cells',
-           'pm', 'md_table', 'main_markdown', 'stability_table', 'variant_table', 'sweep_table', 'long_markdown',
-           'quality_targets', 'targets_markdown', 'one_class_runs', 'one_class_markdown', 'gap_table', 'gap_markdown',
-           'jaccard', 'head_overlap', 'task_overlap', 'overlap_markdown', 'plot_heads', 'plot_run', 'fig_heads',
-           'fig_convergence', 'fig_sweep', 'fig_seed_spread', 'fig_lr_sweep', 'splice_readme', 'variant_seeds',
-           'build_report']
+__all__ = ['MAIN_METHODS', 'TABLE_COLUMNS', 'SKIP_DIRS', 'SPARSE_METHODS', 'VARIANT_GROUPS', 'MAIN_GROUP', 'ReportError',
+           'record_files', 'load_records', 'main_table', 'expected_cells', 'pm', 'md_table', 'main_markdown',
+           'stability_table', 'variant_table', 'sweep_table', 'long_markdown', 'quality_targets', 'targets_markdown',
+           'one_class_runs', 'one_class_markdown', 'gap_table', 'gap_markdown', 'jaccard', 'head_overlap',
+           'task_overlap', 'overlap_markdown', 'plot_heads', 'plot_run', 'fig_heads', 'fig_convergence', 'fig_sweep',
+           'fig_seed_spread', 'fig_lr_sweep', 'splice_readme', 'variant_seeds', 'build_report', 'check_records']
 
 # %% ../nbs/07_report.ipynb #fbf072c5
+SKIP_DIRS = ("tmp", "stale", "broken", "locks")      # half-written, superseded, unreadable records; claims
+
+def record_files(runs_dir: str | Path) -> list[Path]:
+    "The record files under `runs_dir` (recursively), without those in `SKIP_DIRS` folders."
+    root = Path(runs_dir)
+    return [p for p in sorted(root.rglob("*.json")) if not set(p.relative_to(root).parts[:-1]) & set(SKIP_DIRS)]
+
 def load_records(runs_dir: str | Path) -> pd.DataFrame:
     "One row per record file under `runs_dir` (recursively): task, method, name, group, seed, status, main, ..."
     rows = []
-    for p in sorted(Path(runs_dir).rglob("*.json")):
-        if p.parent.name in ("tmp", "stale"): continue      # half-written / superseded records
+    for p in record_files(runs_dir):
         try: d = json.loads(p.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, OSError): continue
         if not isinstance(d, dict) or "task" not in d or "method" not in d: continue
@@ -448,12 +457,17 @@ def variant_seeds(df: pd.DataFrame, profile: str) -> tuple[list[int], int]:
     return seeds, max(1, len(seeds))
 
 def build_report(runs_dir: str | Path, out: str | Path = "results", profile: str = "cpu", n_seeds: int | None = None,
-                 tasks=None, readme: str | Path | None = None) -> list[Path]:
+                 tasks=None, readme: str | Path | None = None, check: bool = True) -> list[Path]:
     """Write every table (`<out>/tables`) and figure (`<out>/figures`) for the records in `runs_dir`; with
     `readme`, also put the main table, the quality targets, the ablation and sweep tables and the key figures
-    between its result markers."""
+    between its result markers. First, with `check`, every record must belong to `profile` (`check_records`);
+    without records, or with a README lacking markers, nothing is written (`ReportError`)."""
     matplotlib.use("Agg")
+    if check: check_records(runs_dir, profile)                   # inputs first: nothing is written unless they pass
+    elif not record_files(runs_dir): raise ReportError(f"runs folder {runs_dir} holds no records")
+    if readme is not None: _check_readme(Path(readme), f"results-{profile}")
     df = load_records(runs_dir)
+    if profile in MAIN_GROUP: df.loc[df.group == MAIN_GROUP[profile], "group"] = "main"
     tables, figures = Path(out) / "tables", Path(out) / "figures"
     tables.mkdir(parents=True, exist_ok=True); figures.mkdir(parents=True, exist_ok=True)
     if tasks is None and profile in ("cpu", "paper"):     # a profile's full task list, so missing cells show
@@ -539,4 +553,46 @@ def build_report(runs_dir: str | Path, out: str | Path = "results", profile: str
         figs = [os.path.relpath(Path(p).resolve(), rd) for p in key]
         splice_readme(readme, _readme_block(main_markdown(main, n_seeds, tasks, f"Main table ({profile})"), targets_md,
                                             profile, figs, variant_md), f"results-{profile}")
+    um = os.umask(0); os.umask(um)                               # readable by all, as any other file here
+    for p in [*written, *([Path(readme)] if readme is not None else [])]: os.chmod(p, 0o666 & ~um)
     return written
+
+# %% ../nbs/07_report.ipynb #5e128404
+MAIN_GROUP = {"smoke": "smoke"}          # a profile whose main-table runs carry another group label
+
+def check_records(runs_dir: str | Path, profile: str) -> int:
+    """Raise `ReportError` unless `runs_dir` holds records, each readable, a run of `profile`, and made with
+    the profile's settings (and swept learning rate); the number of records."""
+    from hifi_nb.reproduce import (PROFILES, SWEEPS, RECORD_REQUIRED, _config_diff, _same, hparams_dir, load_lrs,
+                                   profile_runs)
+    root = Path(runs_dir)
+    if not root.is_dir(): raise ReportError(f"runs folder {root} does not exist (check --runs and --profile)")
+    files = record_files(root)
+    if not files: raise ReportError(f"runs folder {root} holds no records")
+    if profile not in PROFILES: raise ReportError(f"unknown profile {profile!r}; profiles: {', '.join(PROFILES)}")
+    specs = {s.id: s for s in profile_runs(profile)}
+    lrs = load_lrs(profile, hparams_dir(root.parent)) if profile in SWEEPS else None
+    bad = []
+    for p in files:
+        try: d = json.loads(p.read_text(encoding="utf-8"))
+        except (ValueError, OSError): d = None
+        if not isinstance(d, dict) or any(k not in d for k in RECORD_REQUIRED):
+            bad.append(f"{p.name}: unreadable (hifi-nb reproduce moves it aside and runs it again)"); continue
+        s = specs.get(p.stem)
+        if s is None: bad.append(f"{p.name}: not a run of profile {profile}"); continue
+        cfg = d.get("config") or {}
+        diff = {k: (a, b) for k, (a, b) in _config_diff(d, s).items()}
+        diff |= {k: ("missing", v) for k, v in dict(s.params).items() if k not in cfg and k != "logging_steps"}
+        if "lr" not in dict(s.params) and lrs and s.method in lrs and not _same(cfg.get("lr"), lrs[s.method]):
+            diff["lr"] = (cfg.get("lr"), lrs[s.method])
+        if diff: bad.append(f"{p.name}: made with other settings (" + ", ".join(f"{k}: {a!r}, profile {b!r}" for k, (a, b) in diff.items()) + ")")
+    if bad:
+        raise ReportError(f"{len(bad)} of {len(files)} records in {root} do not belong to profile {profile}, nothing written: "
+                          + "; ".join(bad[:3]) + (f"; ... ({len(bad) - 3} more)" if len(bad) > 3 else ""))
+    return len(files)
+
+def _check_readme(readme: Path, tag: str):
+    if not readme.is_file(): raise ReportError(f"README {readme} does not exist")
+    text = readme.read_text(encoding="utf-8")
+    if f"<!-- {tag}:start -->" not in text or f"<!-- {tag}:end -->" not in text:
+        raise ReportError(f"{readme}: no '<!-- {tag}:start -->' ... '<!-- {tag}:end -->' markers to put the results between")

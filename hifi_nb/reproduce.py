@@ -20,13 +20,15 @@ from .train import RunRecord, failed_record, load_record, save_record
 # %% auto #0
 __all__ = ['MAIN_METHODS', 'CPU_COMMON', 'CPU_BUDGETS', 'CPU_TASKS', 'CPU_SEEDS', 'ABLATION_TASKS', 'HIFI_SELECTIONS',
            'ABLATION_SEEDS', 'K_SWEEP', 'DENSITY_SWEEP', 'SMOKE_COMMON', 'PAPER_TASKS', 'SWEEP_LRS', 'LR_TIED',
-           'SWEEP_TASKS', 'SWEEP_BUDGET', 'PROFILES', 'PARAMETERS_MARK', 'NOTEBOOK_PARAMS', 'LR_TOLERANCE', 'LR_RULE',
-           'SWEEPS', 'RunSpec', 'spec', 'cpu_profile', 'smoke_profile', 'paper_profile', 'sweep_profile',
-           'profile_runs', 'parse_shard', 'shard', 'select_runs', 'override', 'repo_root', 'run_notebook_path',
-           'default_data_env', 'execute_inprocess', 'tag_parameters', 'papermill_parameters', 'execute_papermill',
-           'record_path', 'stale_params', 'record_state', 'retire_record', 'claim_run', 'run_grid', 'choose_lrs',
-           'lrs_at_edge', 'write_lrs', 'hparams_dir', 'load_lrs', 'apply_lrs', 'ensure_lrs', 'choose_and_write_lrs',
-           'main']
+           'SWEEP_TASKS', 'SWEEP_BUDGET', 'PROFILES', 'PARAMETERS_MARK', 'NOTEBOOK_PARAMS', 'STATUS_MARK',
+           'STATUS_CELL', 'RECORD_REQUIRED', 'LR_TOLERANCE', 'LR_RULE', 'SWEEPS', 'SET_KEYS', 'GRID_KEYS', 'PATHS_NOTE',
+           'RunSpec', 'spec', 'cpu_profile', 'smoke_profile', 'paper_profile', 'sweep_profile', 'profile_runs',
+           'parse_shard', 'shard', 'select_runs', 'override', 'repo_root', 'run_notebook_path', 'papermill_missing',
+           'resolve_executor', 'default_data_env', 'execute_inprocess', 'tag_parameters', 'papermill_parameters',
+           'execute_papermill', 'epoch_status', 'add_status_cell', 'StatusLines', 'UserError', 'record_path',
+           'stale_params', 'record_state', 'retire_record', 'Claim', 'claim_run', 'open_grid', 'preflight', 'run_grid',
+           'choose_lrs', 'lrs_at_edge', 'write_lrs', 'hparams_dir', 'load_lrs', 'apply_lrs', 'ensure_lrs',
+           'sweep_failures', 'choose_and_write_lrs', 'resolve_path', 'set_folder', 'select_checked', 'main']
 
 # %% ../nbs/06_reproduce.ipynb #1db5b2e5
 MAIN_METHODS = ("full", "bitfit", "lora", "hifi", "random_heads", "sam", "random_mask")
@@ -158,10 +160,37 @@ def repo_root() -> Path | None:
     return here if (here / "nbs").is_dir() and (here / "settings.ini").exists() else None
 
 def run_notebook_path() -> Path | None:
-    "The per-run notebook, if the repository is available."
+    """The per-run notebook: the copy an installed package ships (`hifi_nb/experiments/glue_run.ipynb`, package
+    data of the wheel), else the checkout's `nbs/experiments/glue_run.ipynb`; None if there is neither."""
+    from importlib.resources import files
+    try: p = Path(str(files("hifi_nb") / "experiments" / "glue_run.ipynb"))
+    except Exception: p = None
+    if p is not None and p.is_file(): return p
     root = repo_root()
     p = root / "nbs" / "experiments" / "glue_run.ipynb" if root else None
     return p if p is not None and p.exists() else None
+
+def papermill_missing() -> str | None:
+    "Why the papermill executor cannot run here (the notebook, papermill or ipykernel missing); None if it can."
+    import importlib.util
+    if run_notebook_path() is None:
+        return ("the per-run notebook glue_run.ipynb is neither in the installed package (hifi_nb/experiments/) "
+                "nor in a checkout (nbs/experiments/)")
+    missing = [m for m in ("papermill", "ipykernel") if importlib.util.find_spec(m) is None]
+    return f"{' and '.join(missing)} not installed (pip install {' '.join(missing)})" if missing else None
+
+def resolve_executor(executor: str = "auto") -> tuple[str, str]:
+    """`(executor, why)`: the executor a grid uses and a sentence saying why. `auto` is `papermill` where it can
+    run (see `papermill_missing`), else `inprocess`; asking for `papermill` where it cannot run is an error."""
+    if executor not in ("auto", "papermill", "inprocess"):
+        raise ValueError(f"executor must be auto, papermill or inprocess, got {executor!r}")
+    if executor == "inprocess": return executor, "asked for: each run calls hifi_nb.train.run in this process"
+    missing = papermill_missing()
+    if missing is None: return "papermill", f"each run executes {run_notebook_path()} in a fresh kernel"
+    if executor == "papermill":
+        err = FileNotFoundError if run_notebook_path() is None else ModuleNotFoundError
+        raise err(f"executor 'papermill' cannot run: {missing}; use --executor inprocess")
+    return "inprocess", f"papermill cannot run here ({missing}), so each run calls hifi_nb.train.run in this process"
 
 def default_data_env():
     "Point HIFI_GLUE_DIR / HIFI_SAM_DIR at `../shared/...` beside the checkout when they are unset."
@@ -249,16 +278,60 @@ def execute_papermill(spec: RunSpec, record_path: Path, notebook: Path | None = 
         return rec
     return load_record(record_path)
 
+# %% ../nbs/06_reproduce.ipynb #52a23b48
+STATUS_MARK = "[hifi-nb status]"
+STATUS_CELL = ("from hifi_nb.reproduce import epoch_status; epoch_status()   "
+               "# hifi-nb: one status line per epoch on the console")
+
+def epoch_status():
+    "In a run's kernel: every `Trainer` created from now on prints one `STATUS_MARK` line per evaluation."
+    import transformers.trainer as tt
+    from transformers import TrainerCallback
+    class EpochStatus(TrainerCallback):
+        def on_evaluate(self, args, state, control, metrics=None, **kw):
+            m = (metrics or {}).get("eval_main")
+            print(f"{STATUS_MARK} epoch {state.epoch or 0:g}/{args.num_train_epochs:g}, val main "
+                  + ("–" if m is None else f"{m:.4f}"), flush=True)
+    if not any(getattr(c, "__name__", "") == "EpochStatus" for c in tt.DEFAULT_CALLBACKS):
+        tt.DEFAULT_CALLBACKS.append(EpochStatus)
+
+def add_status_cell(path: Path) -> Path:
+    "Insert `STATUS_CELL` after the parameters cell of the notebook at `path` (in place)."
+    import nbformat
+    nb = nbformat.read(str(path), as_version=4)
+    i = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+    nb.cells.insert(i + 1, nbformat.v4.new_code_cell(STATUS_CELL))
+    nbformat.write(nb, str(path))
+    return path
+
+class StatusLines:
+    "A `stdout_file` for papermill: prints each `STATUS_MARK` line of the kernel as `hifi-nb: <run id>: ...` (with time)."
+    def __init__(self, run_id: str, stream=None): self.id, self.buf, self.t0, self.stream = run_id, "", time.time(), stream
+    def write(self, text: str):
+        self.buf += text
+        *lines, self.buf = self.buf.split("\n")
+        for line in lines:
+            if line.startswith(STATUS_MARK):
+                s = int(time.time() - self.t0)
+                print(f"hifi-nb: {self.id}: {line[len(STATUS_MARK):].strip()} ({s // 60}m{s % 60:02d}s)",
+                      file=self.stream or sys.stderr, flush=True)
+    def flush(self): pass
+
 # %% ../nbs/06_reproduce.ipynb #c0ad77b4
+class UserError(Exception):
+    "A wrong input or a broken state the user must fix: `hifi-nb` prints its message as one line, exit code 2."
+
 def record_path(out: str | Path, profile: str, spec: RunSpec) -> Path:
     return Path(out) / profile / f"{spec.id}.json"
 
+RECORD_REQUIRED = ("task", "method", "seed", "status")
+
 def _read_record(path: Path) -> dict | None:
-    "The record at `path` (None if there is none, `{}` if it cannot be read)."
+    "The record at `path` (None if there is none, `{}` if it cannot be read or lacks a required key)."
     if not path.exists(): return None
     try: d = json.loads(path.read_text())
     except Exception: return {}
-    return d if isinstance(d, dict) else {}
+    return d if isinstance(d, dict) and all(k in d for k in RECORD_REQUIRED) else {}
 
 def _status(path: Path) -> str | None:
     d = _read_record(path)
@@ -280,13 +353,14 @@ def stale_params(path: Path, spec: RunSpec) -> dict:
     return _config_diff(_read_record(path), spec)
 
 def record_state(path: Path, spec: RunSpec) -> tuple[str | None, dict]:
-    "`(status or None, stale_params)` of the record for `spec`, from one read of the file."
+    "`(status or None, stale_params)` of the record for `spec`, from one read: status `unreadable` for a broken file."
     rec = _read_record(path)
     return (None if rec is None else rec.get("status", "unreadable")), _config_diff(rec, spec)
 
-def retire_record(path: Path, why: str = "") -> Path:
-    "Move a record and its executed notebook to `<profile>/stale/` (kept, never deleted; reports ignore it)."
-    dest = path.parent / "stale"; dest.mkdir(exist_ok=True)
+def retire_record(path: Path, why: str = "", to: str = "stale") -> Path:
+    """Move a record and its executed notebook to `<profile>/<to>/` (`stale/` for records made with other
+    settings, `broken/` for unreadable ones): kept, never deleted; reports ignore them."""
+    dest = path.parent / to; dest.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%S")
     for src in (path, path.with_suffix(".ipynb")):
         if src.exists(): os.replace(src, dest / f"{src.stem}.{stamp}{src.suffix}")
@@ -294,68 +368,206 @@ def retire_record(path: Path, why: str = "") -> Path:
         with open(dest / "README.log", "a") as f: f.write(f"{stamp}\t{path.name}\t{why}\n")
     return dest / f"{path.stem}.{stamp}.json"
 
-def claim_run(claims: str | Path | None, spec: RunSpec) -> bool:
-    """Take `spec` for this process. `claims` is a folder shared by the workers of one grid: creating
-    `<claims>/<run id>` (exclusive create, atomic on one file system) succeeds for exactly one of them.
-    Without `claims` every run belongs to this process."""
-    if claims is None: return True
-    try: os.close(os.open(Path(claims) / spec.id, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-    except FileExistsError: return False
-    return True
+# %% ../nbs/06_reproduce.ipynb #73c3e1ee
+import fcntl, shutil
+
+class Claim:
+    "An exclusive `flock` on `<locks>/<run id>.lock`; `release(done=True)` also removes the file."
+    def __init__(self, path: Path, fd: int): self.path, self.fd = path, fd
+    def release(self, done: bool = False):
+        if self.fd is None: return
+        if done: Path(self.path).unlink(missing_ok=True)     # under the lock: a later taker sees the new record
+        os.close(self.fd); self.fd = None
+    def __bool__(self): return True
+
+def claim_run(locks: str | Path | None, spec: RunSpec) -> Claim | bool:
+    """Take `spec` for this process: a `Claim` (an exclusive lock held until `release`), or False if another
+    process holds it. Without a `locks` folder every run belongs to this process (True)."""
+    if locks is None: return True
+    p = Path(locks) / f"{spec.id}.lock"
+    fd = os.open(p, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o644)
+    try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd); return False
+    return Claim(p, fd)
+
+def _leftovers(folder: Path) -> list[Path]:
+    "What killed runs left in a profile folder: `tmp/` contents, old claim folders, run locks."
+    tmp, locks = folder / "tmp", folder / "locks"
+    out = sorted(tmp.iterdir()) if tmp.is_dir() else []
+    return out + (sorted(p for p in locks.glob("*.lock") if p.name != "grid.lock") if locks.is_dir() else [])
+
+def open_grid(folder: str | Path) -> tuple[int, list[str]]:
+    """Join the processes working on profile folder `folder`: a shared lock on `locks/grid.lock` (returns its
+    fd; closing it leaves). If no other process is there, first remove the leftovers of killed runs and
+    return their names."""
+    folder = Path(folder); (folder / "locks").mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / "locks" / "grid.lock", os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o644)
+    cleaned = []
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)               # alone: everything left is from killed runs
+        for p in _leftovers(folder):
+            cleaned.append(str(p.relative_to(folder)))
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+    except BlockingIOError: pass
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    return fd, cleaned
+
+def _fingerprint(path: Path):
+    try: st = path.stat(); return st.st_mtime_ns, st.st_size
+    except FileNotFoundError: return None
+
+def _die_with_parent():
+    "In a child (`preexec_fn`): get SIGTERM when the parent process dies (Linux `PR_SET_PDEATHSIG`)."
+    import ctypes, signal
+    try: ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)      # 1 = PR_SET_PDEATHSIG
+    except Exception: pass
+
+def _pdeathsig(parent: int):
+    def f():
+        _die_with_parent()
+        if os.getppid() != parent: os._exit(1)      # the parent died before the signal was armed
+    return f
+
+# %% ../nbs/06_reproduce.ipynb #58b677c9
+def _model_problem(name: str) -> str | None:
+    "Why model `name` cannot be loaded here (None if it can): a short name's package, a path, or the hub."
+    from hifi_nb.train import TINY_MODELS
+    from hifi_nb.models import resolve_model_name
+    try: path = resolve_model_name("minilm-l6" if name in TINY_MODELS else name)
+    except Exception as e: return f"model {name}: {e}"
+    if Path(path).exists(): return None if (Path(path) / "config.json").exists() else f"model {name}: {path}/config.json missing"
+    try:
+        from huggingface_hub import try_to_load_from_cache, HfApi
+        if isinstance(try_to_load_from_cache(path, "config.json"), str): return None
+        HfApi().model_info(path, timeout=10); return None
+    except Exception as e: return f"model {name}: not in the local cache and the hub cannot be reached ({type(e).__name__})"
+
+def _data_problem(task: str, data_dir, protocol: str) -> str | None:
+    "Why the data of `task` cannot be read here (None if it can)."
+    from hifi_nb.data import data_source
+    try: src = data_source(task, data_dir, protocol)
+    except Exception as e: return f"data {task}: {e}"
+    if src["kind"] != "hub": return None
+    try:
+        from huggingface_hub import HfApi
+        HfApi().dataset_info(src["source"].rsplit("/", 1)[0] if src["source"].count("/") > 1 else src["source"], timeout=10)
+        return None
+    except Exception as e:
+        return (f"data {task}: no local files (set HIFI_GLUE_DIR / HIFI_SAM_DIR) and the hub ({src['source']}) "
+                f"cannot be reached ({type(e).__name__})")
+
+def preflight(runs: list[RunSpec]) -> list[str]:
+    "Check once, before any run starts, that every model and every task's data the runs need can be reached."
+    from hifi_nb.train import run
+    import inspect
+    dflt = {n: p.default for n, p in inspect.signature(run).parameters.items()}
+    p = lambda r, k: dict(r.params).get(k, dflt[k])
+    models = dict.fromkeys(p(r, "model") for r in runs)
+    data = dict.fromkeys((r.task, p(r, "data_dir"), p(r, "protocol")) for r in runs)
+    return [x for x in [*map(_model_problem, models), *(_data_problem(*d) for d in data)] if x]
+
+def _finish_record(path: Path, spec: RunSpec):
+    """After a run: the record readable by all (0644 under the umask), and the data it used in
+    `extra["data"]` (source + checksums, `hifi_nb.data.data_source`) if `train.run` did not store it."""
+    if not path.exists(): return
+    um = os.umask(0); os.umask(um)
+    try:
+        d = json.loads(path.read_text())
+        if not (d.get("data") or (d.get("extra") or {}).get("data")):
+            from hifi_nb.data import data_source
+            from hifi_nb.train import atomic_write_text
+            kw = spec.kwargs()
+            try: d.setdefault("extra", {})["data"] = data_source(spec.task, kw.get("data_dir"), kw.get("protocol", "sam"))
+            except Exception as e: d.setdefault("extra", {})["data"] = {"error": f"{type(e).__name__}: {e}"}
+            atomic_write_text(path, json.dumps(d, indent=1) + "\n")
+    except (OSError, ValueError): pass
+    for p in (path, path.with_suffix(".ipynb")):
+        if p.exists(): os.chmod(p, 0o666 & ~um)
+
+def _error_line(path: Path) -> str:
+    "The last line of a failed record's error (the exception and its message)."
+    err = ((_read_record(path) or {}).get("error") or "").strip()
+    return err.splitlines()[-1][:300] if err else "(no error recorded)"
+
+def _resolve_runner(executor: str, progress: bool):
+    executor, why = resolve_executor(executor)
+    if progress: print(f"hifi-nb: executor {executor}: {why}", file=sys.stderr)
+    return execute_papermill if executor == "papermill" else execute_inprocess
 
 def run_grid(runs: list[RunSpec], out: str | Path = "results/runs", profile: str = "cpu", executor: str = "auto",
-             retry_failed: bool = False, progress: bool = True, runner=None, claims: str | Path | None = None) -> dict:
-    """Run every spec whose record does not exist yet; return counts `{total, skipped, ok, failed, elsewhere}`.
+             retry_failed: bool = False, progress: bool = True, runner=None, claims=None, check: bool | None = None) -> dict:
+    """Run every spec whose record does not exist yet; return counts `{total, skipped, ok, failed, elsewhere,
+    broken}` and `errors` (`{run id: error line}` of every selected run whose record says failed, retried or not).
+
     A record made under other run parameters than its spec now has (see `stale_params`) is moved to
-    `<profile>/stale/` and the run is done again.
+    `<profile>/stale/`, an unreadable one to `<profile>/broken/`, and the run is done again; a failed one is
+    done again with `retry_failed`. Runs are claimed (`claim_run`) so that processes sharing the folder
+    (`--jobs` workers, a restarted grid) never do one twice; leftovers of killed runs are removed first when
+    no other process is there (`open_grid`). `check` (default: when a real executor runs): `preflight` the
+    pending runs and raise `UserError` before the first one if a model or data cannot be reached.
 
-    `claims`: a folder shared by the workers of one grid (`--jobs`). Each worker walks the same list in
-    grid order and does a run only if it is the first to claim it (`claim_run`); `elsewhere` counts the runs
-    another worker took. So a worker is never idle while runs are left.
-
-    `executor`: `papermill`, `inprocess` or `auto` (papermill when the notebook file exists).
-    `runner(spec, record_path)` replaces the executor (tests)."""
+    `executor`: `papermill`, `inprocess` or `auto` (papermill where it can run, see `resolve_executor`).
+    `runner(spec, record_path)` replaces the executor (tests). `claims`: ignored (older versions' folder)."""
     from tqdm.auto import tqdm
     default_data_env()
-    if runner is None:
-        if executor == "auto": executor = "papermill" if run_notebook_path() else "inprocess"
-        if executor == "papermill" and run_notebook_path() is None:
-            raise FileNotFoundError("executor 'papermill' needs nbs/experiments/glue_run.ipynb (a repository "
-                                    "checkout); use --executor inprocess")
-        if executor not in ("papermill", "inprocess"):
-            raise ValueError(f"executor must be auto, papermill or inprocess, got {executor!r}")
-        runner = execute_papermill if executor == "papermill" else execute_inprocess
-        if executor == "inprocess" and progress:
-            print("hifi-nb: notebook file not used; running in-process with hifi_nb.train.run", file=sys.stderr)
-    pending, skipped = [], 0
-    for s in runs:
-        st, diff = record_state(record_path(out, profile, s), s)
-        if st is None or diff or (retry_failed and st != "ok"): pending.append(s)
-        else: skipped += 1
-    counts = dict(total=len(runs), skipped=skipped, ok=0, failed=0, elsewhere=0)
-    log = Path(out) / profile / "grid.log"
-    bar = tqdm(pending, desc=f"{profile}", unit="run", disable=not progress, dynamic_ncols=True)
-    for s in bar:
-        if not claim_run(claims, s):
-            counts["elsewhere"] += 1
-            continue
-        bar.set_postfix_str(s.id)
-        path = record_path(out, profile, s)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        st, diff = record_state(path, s)          # retired only by the worker that claimed the run
-        if st is not None and diff:
-            why = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in diff.items())
-            retire_record(path, why)
-            print(f"hifi-nb: {s.id} was run with other parameters ({why}); old record moved to stale/, "
-                  "running it again", file=sys.stderr)
-        t0 = time.time()
-        rec = runner(s, path)
-        st = getattr(rec, "status", None) or _status(path) or "failed"
-        counts["ok" if st == "ok" else "failed"] += 1
-        main = getattr(rec, "main", None)
-        with open(log, "a") as f:
-            f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}\t{s.id}\t{st}\t{main}\t{time.time() - t0:.0f}s\n")
-    return counts
+    if check is None: check = runner is None
+    if runner is None: runner = _resolve_runner(executor, progress)
+    folder = Path(out) / profile
+    folder.mkdir(parents=True, exist_ok=True)
+    gfd, cleaned = open_grid(folder)
+    try:
+        if cleaned and progress:
+            print(f"hifi-nb: removed what killed runs left in {folder}: {', '.join(cleaned)}", file=sys.stderr)
+        pending, seen, skipped = [], {}, 0
+        for s in runs:
+            path = record_path(out, profile, s)
+            st, diff = record_state(path, s)
+            if st is None or diff or st == "unreadable" or (retry_failed and st != "ok"):
+                pending.append(s); seen[s.id] = _fingerprint(path)
+            else: skipped += 1
+        counts = dict(total=len(runs), skipped=skipped, ok=0, failed=0, elsewhere=0, broken=0, errors={})
+        if check and pending:
+            problems = preflight(pending)
+            if problems:
+                raise UserError(f"{len(problems)} problem(s) before the first run, nothing was run: " + "; ".join(problems))
+        log = folder / "grid.log"
+        bar = tqdm(pending, desc=f"{profile}", unit="run", disable=not progress, dynamic_ncols=True)
+        for s in bar:
+            path = record_path(out, profile, s)
+            claim = claim_run(folder / "locks", s)
+            if not claim:
+                counts["elsewhere"] += 1; continue
+            done = False
+            try:
+                if _fingerprint(path) != seen[s.id]:             # another process did it since the scan
+                    counts["elsewhere"] += 1; done = True; continue
+                bar.set_postfix_str(s.id)
+                st, diff = record_state(path, s)
+                if st == "unreadable":
+                    retire_record(path, "unreadable record", to="broken"); counts["broken"] += 1
+                    print(f"hifi-nb: {s.id}: unreadable record moved to broken/, running it again", file=sys.stderr)
+                elif st is not None and diff:
+                    why = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in diff.items())
+                    retire_record(path, why)
+                    print(f"hifi-nb: {s.id} was run with other parameters ({why}); old record moved to stale/, "
+                          "running it again", file=sys.stderr)
+                t0 = time.time()
+                rec = runner(s, path)
+                _finish_record(path, s)
+                done = True
+                st = _status(path) or getattr(rec, "status", None) or "failed"
+                counts["ok" if st == "ok" else "failed"] += 1
+                with open(log, "a") as f:
+                    f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}\t{s.id}\t{st}\t{getattr(rec, 'main', None)}\t{time.time() - t0:.0f}s\n")
+            finally:
+                if claim is not True: claim.release(done=done)
+        for s in runs:                                          # every failed record of the selection, with its error
+            path = record_path(out, profile, s)
+            if _status(path) not in (None, "ok"): counts["errors"][s.id] = _error_line(path)
+        return counts
+    finally:
+        os.close(gfd)
 
 # %% ../nbs/06_reproduce.ipynb #e769b941
 LR_TOLERANCE = 0.01      # on the mean validation main metric (scores in [0, 1]): one point
@@ -433,64 +645,180 @@ def _grid_key(grid: dict) -> dict:
     return {m: sorted(float(x) for x in v) for m, v in grid.items()}
 
 def load_lrs(profile: str, hparams: str | Path, current_only: bool = False) -> dict | None:
-    "The chosen rates on disk (None if missing, or with `current_only` if swept over another grid or tasks, or chosen by another rule)."
+    """The chosen rates on disk: None if missing, unreadable, or without a rate for every main method (a
+    sweep whose runs failed); with `current_only` also None if swept over another grid or tasks, or chosen
+    by another rule."""
     p = Path(hparams) / f"lr_{profile}.json"
     if not p.exists(): return None
-    meta = json.loads(p.read_text())
+    try: meta = json.loads(p.read_text())
+    except ValueError: return None
+    chosen = meta.get("chosen") if isinstance(meta, dict) else None
+    if not isinstance(chosen, dict) or any(m not in chosen for m in MAIN_METHODS): return None
     if current_only and (_grid_key(meta.get("grid", {})) != _grid_key(SWEEP_LRS)
                          or list(meta.get("tasks", [])) != list(SWEEP_TASKS) or meta.get("rule") != LR_RULE): return None
-    return meta["chosen"]
+    return chosen
 
-def apply_lrs(runs: list[RunSpec], lrs: dict) -> list[RunSpec]:
-    "Set `lr` of every run without one from `lrs[method]`."
-    return [r if "lr" in dict(r.params) or r.method not in lrs else override([r], lr=float(lrs[r.method]))[0]
-            for r in runs]
+def apply_lrs(runs: list[RunSpec], lrs: dict | None) -> list[RunSpec]:
+    "Set `lr` of every run without one from `lrs[method]`; a run whose method has no chosen rate is an error."
+    lrs = lrs or {}
+    missing = sorted({r.method for r in runs if "lr" not in dict(r.params) and r.method not in lrs})
+    if missing:
+        raise UserError(f"no chosen learning rate for {', '.join(missing)} (run the sweep: hifi-nb sweep, or give --set lr=...)")
+    return [r if "lr" in dict(r.params) else override([r], lr=float(lrs[r.method]))[0] for r in runs]
 
 def ensure_lrs(profile: str, out, executor: str = "auto", progress: bool = True) -> dict | None:
-    "The profile's swept learning rates, running its sweep first if they are not on disk yet."
+    """The profile's swept learning rates, running its sweep first if they are not on disk yet (or were
+    written from a failed sweep). Failed sweep runs are always run again; if any still fails, nothing is
+    written and `UserError` says which runs failed and why."""
     if profile not in SWEEPS: return None
     hp = hparams_dir(out)
     lrs = load_lrs(profile, hp, current_only=True)
     if lrs is None:
         sw = SWEEPS[profile]
-        why = "swept over another grid or tasks, or chosen by another rule" if (hp / f"lr_{profile}.json").exists() else "missing"
+        why = ("swept over another grid or tasks, chosen by another rule, or without a rate for every method"
+               if (hp / f"lr_{profile}.json").exists() else "missing")
         print(f"hifi-nb: {hp}/lr_{profile}.json {why}: running the learning-rate sweep ({sw}) first", file=sys.stderr)
-        run_grid(profile_runs(sw), out, sw, executor, progress=progress)
+        run_grid(profile_runs(sw), out, sw, executor, retry_failed=True, progress=progress)
         lrs = choose_and_write_lrs(profile, out)
     return lrs
 
-def choose_and_write_lrs(profile: str, out) -> dict:
-    "Choose the rates from every sweep record on disk and write `results/hparams/lr_<profile>.{json,md}`."
+def sweep_failures(profile: str, out) -> dict:
+    "`{run id: why}` for the runs of the profile's sweep whose record is missing, unreadable, stale or failed."
     sw = SWEEPS.get(profile, f"sweep_{profile}")
-    recs = [json.loads(p.read_text()) for p in sorted((Path(out) / sw).glob("*.json"))]
+    bad = {}
+    for s in profile_runs(sw):
+        path = record_path(out, sw, s)
+        st, diff = record_state(path, s)
+        if st is None: bad[s.id] = "not run"
+        elif st == "unreadable": bad[s.id] = "unreadable record"
+        elif diff: bad[s.id] = "made with other settings"
+        elif st != "ok": bad[s.id] = _error_line(path)
+    return bad
+
+def choose_and_write_lrs(profile: str, out) -> dict:
+    """Choose the rates from the records of the profile's sweep and write `results/hparams/lr_<profile>.{json,md}`.
+    Only a complete sweep is used: with any run missing or failed, nothing is written (`UserError`)."""
+    sw = SWEEPS.get(profile, f"sweep_{profile}")
+    bad = sweep_failures(profile, out)
+    if bad:
+        first = next(iter(bad.items()))
+        raise UserError(f"learning-rate sweep {sw}: {len(bad)} of {len(profile_runs(sw))} runs not usable "
+                        f"(e.g. {first[0]}: {first[1]}); no rates written. Fix the cause and rerun: failed sweep runs are redone")
+    recs = [json.loads(record_path(out, sw, s).read_text()) for s in profile_runs(sw)]
     chosen, rows = choose_lrs(recs)
     write_lrs(chosen, rows, hparams_dir(out), profile)
     return chosen
 
 # %% ../nbs/06_reproduce.ipynb #4b46ff01
+SET_KEYS = {   # `--set` keys: the parameters of `hifi_nb.train.run` a grid may change, with their types
+    "model": "str", "protocol": "str", "k": "int", "selection": "str", "density": "float", "lr": "float",
+    "epochs": "float", "batch_size": "int", "max_length": "int", "max_train_samples": "int|None",
+    "max_eval_samples": "int|None", "warmup_ratio": "float", "weight_decay": "float", "n_score_examples": "int",
+    "score_batch_size": "int", "info": "str", "sam_score": "str", "sam_scope": "str", "data_seed": "int",
+    "data_dir": "str|None", "eval_test": "bool", "save_delta": "bool", "logging_steps": "int"}
+GRID_KEYS = ("task", "method", "seed", "name", "group")     # a run's place in the grid: select, never --set
+_POSITIVE = {"k", "epochs", "batch_size", "max_length", "max_train_samples", "max_eval_samples", "n_score_examples",
+             "score_batch_size", "logging_steps", "lr", "density"}
+PATHS_NOTE = ("Relative paths (--out, --runs, --readme, report --out) are taken relative to the repository "
+              "checkout holding hifi_nb when there is one (as `hifi-nb efficiency --out-dir`), else to the "
+              "working directory.")
+
+def resolve_path(p: str | Path) -> Path:
+    "The one convention for relative paths: the repository checkout's root if there is one, else the working directory."
+    p = Path(p).expanduser()
+    return p if p.is_absolute() else (repo_root() or Path.cwd()) / p
+
+def _check_set(k: str, v):
+    "Raise `UserError` unless `--set k=v` names a settable parameter with a value of its type."
+    if k in GRID_KEYS:
+        raise UserError(f"--set {k}: {k} is a grid coordinate, not a setting; select runs with --tasks / --methods / --seeds / --groups")
+    if k not in SET_KEYS:
+        import dataclasses
+        from transformers import TrainingArguments
+        if k in {f.name for f in dataclasses.fields(TrainingArguments)}: return     # passed on to the Trainer
+        raise UserError(f"--set {k}: unknown key; keys: {', '.join(SET_KEYS)} or a transformers TrainingArguments field")
+    typ = SET_KEYS[k]
+    if v is None:
+        if typ.endswith("|None"): return
+        raise UserError(f"--set {k}: needs a {typ} value, got null")
+    base = typ.split("|")[0]
+    ok = {"int": isinstance(v, int) and not isinstance(v, bool),
+          "float": isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v),
+          "str": isinstance(v, str), "bool": isinstance(v, bool)}[base]
+    if not ok: raise UserError(f"--set {k}={json.dumps(v)}: needs a {typ} value")
+    if k in _POSITIVE and v <= 0: raise UserError(f"--set {k}={v}: must be > 0")
+    if k == "protocol" and v not in ("sam", "glue"): raise UserError(f"--set protocol={v}: must be sam or glue")
+
 def _parse_sets(items) -> dict:
+    "`['key=value', ...]` → `{key: value}` (JSON values where they parse), every key and type checked."
     out = {}
     for it in items or []:
-        if "=" not in it: raise SystemExit(f"--set expects key=value, got {it!r}")
+        if "=" not in it: raise UserError(f"--set expects key=value, got {it!r}")
         k, v = it.split("=", 1)
         try: out[k] = json.loads(v)
         except json.JSONDecodeError: out[k] = v
+        _check_set(k, out[k])
     return out
 
-def _grid_args(p):
-    p.add_argument("--profile", default="cpu", help=f"one of {', '.join(PROFILES)}")
-    p.add_argument("--out", default="results/runs", help="folder of the records (default results/runs)")
+def set_folder(profile: str, sets: dict) -> str:
+    """The folder of a profile's runs made with `--set`: never the profile's own, so records with other
+    settings cannot mix into its tables. Readable (`smoke+epochs=1,model=tiny-bert`), or hashed if long."""
+    if not sets: return profile
+    import hashlib, re
+    txt = ",".join(f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in sorted(sets.items()))
+    safe = re.sub(r"[^A-Za-z0-9._=,+-]", "_", txt)
+    if len(safe) > 120: safe = "set-" + hashlib.sha1(txt.encode()).hexdigest()[:12]
+    return f"{profile}+{safe}"
+
+def _values(runs, attr): return list(dict.fromkeys(getattr(r, attr) for r in runs))
+
+def select_checked(profile: str, tasks=None, methods=None, seeds=None, groups=None, limit=None, shard_=None) -> list[RunSpec]:
+    "`select_runs` + `shard` with every filter checked against the profile: an unknown value is a `UserError`, so is an empty selection."
+    if profile not in PROFILES: raise UserError(f"unknown profile {profile!r}; profiles: {', '.join(PROFILES)}")
+    runs = profile_runs(profile)
+    for opt, vals, have in (("--tasks", tasks, _values(runs, "task")), ("--seeds", seeds, _values(runs, "seed")),
+                            ("--groups", groups, _values(runs, "group")),
+                            ("--methods", methods, list(dict.fromkeys([*_values(runs, "method"), *_values(runs, "name")])))):
+        bad = [v for v in vals or [] if v not in have]
+        if bad:
+            shown = ", ".join(map(str, have[:20])) + (", ..." if len(have) > 20 else "")
+            raise UserError(f"{opt} {' '.join(map(str, bad))}: not in profile {profile} ({shown})")
+    if limit is not None and limit < 1: raise UserError(f"--limit must be >= 1, got {limit}")
+    try: i, n = parse_shard(shard_)
+    except ValueError as e: raise UserError(str(e)) from None
+    sel = shard(select_runs(runs, tasks, methods, seeds, groups), i, n)
+    if limit: sel = sel[:limit]
+    if not sel: raise UserError(f"no run of profile {profile} matches these filters")
+    return sel
+
+# %% ../nbs/06_reproduce.ipynb #f55c01d5
+class _Parser(argparse.ArgumentParser):
+    "argparse, but a usage error is one line (`hifi-nb: error: ...`) and exit code 2."
+    def error(self, message):
+        print(f"hifi-nb: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+def _grid_args(p, sweep: bool = False):
+    names = [x for x in PROFILES if not x.startswith("sweep_")] if sweep else list(PROFILES)
+    p.add_argument("--profile", default="cpu", help=f"one of {', '.join(names)} (default cpu)")
+    p.add_argument("--out", default="results/runs",
+                   help="folder of the records, one subfolder per profile (default results/runs); see the path note below")
     p.add_argument("--shard", default=None, help="i/n: run the i-th of n round-robin shards (1-based)")
     p.add_argument("--dry-run", action="store_true", help="list the runs (and which are done) without running")
-    p.add_argument("--tasks", nargs="*"); p.add_argument("--methods", nargs="*")
+    p.add_argument("--tasks", nargs="*", help="only these tasks (of the profile)")
+    p.add_argument("--methods", nargs="*", help="only these methods or grid labels (of the profile)")
     p.add_argument("--seeds", nargs="*", type=int); p.add_argument("--groups", nargs="*")
-    p.add_argument("--limit", type=int, default=None)
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override run() parameters")
+    p.add_argument("--limit", type=int, default=None, help="only the first N selected runs (N >= 1)")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="override run() parameters for every selected run (values as JSON where they parse); the "
+                        "records go to their own folder <out>/<profile>+<settings>, never the profile's. Keys: "
+                        + ", ".join(f"{k} ({t})" for k, t in SET_KEYS.items()) + ", or a transformers TrainingArguments field")
     p.add_argument("--executor", default="auto", choices=("auto", "papermill", "inprocess"))
-    p.add_argument("--retry-failed", action="store_true", help="rerun runs whose record says failed")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="run again the runs whose record says failed (they are otherwise kept, listed, and make the exit code 1)")
     p.add_argument("--jobs", type=int, default=1,
                    help="parallel workers on this machine (one shared queue, cores split evenly between them)")
-    p.add_argument("--claims", default=None, help=argparse.SUPPRESS)   # set by --jobs for its workers
+    p.add_argument("--claims", default=None, help=argparse.SUPPRESS)   # older versions' workers; ignored
 
 def _spawn(argvs: list[list[str]], threads: int) -> list[int]:
     "Run `hifi-nb <argv>` for each argv in parallel, each with `threads` CPU threads; their exit codes."
@@ -499,8 +827,10 @@ def _spawn(argvs: list[list[str]], threads: int) -> list[int]:
     code = "import sys; from hifi_nb.reproduce import main; sys.exit(main())"
     def _term(signum, frame): raise KeyboardInterrupt(f"signal {signum}")
     old = signal.signal(signal.SIGTERM, _term)   # `kill <parent>` must stop the workers too, not orphan them
-    procs = [subprocess.Popen([sys.executable, "-c", code, *argv], env=env) for argv in argvs]
+    procs = []
     try:
+        for argv in argvs:                        # SIGKILL of the parent: the kernel sends each worker SIGTERM
+            procs.append(subprocess.Popen([sys.executable, "-c", code, *argv], env=env, preexec_fn=_pdeathsig(os.getpid())))
         return [p.wait() for p in procs]
     except BaseException:                      # Ctrl-C / kill: stop the workers too (records stay atomic)
         for p in procs: p.terminate()
@@ -509,97 +839,113 @@ def _spawn(argvs: list[list[str]], threads: int) -> list[int]:
     finally:
         signal.signal(signal.SIGTERM, old)
 
-def _workers(a, profile: str, args: list[str], threads: int) -> list[int]:
-    "`a.jobs` workers on `profile` sharing one claims folder (removed afterwards); their exit codes."
-    import shutil
-    claims = Path(a.out) / profile / "tmp" / f"claims.{os.getpid()}"
-    claims.mkdir(parents=True, exist_ok=True)
-    try:
-        return _spawn([["reproduce", "--profile", profile, "--claims", str(claims), *args]] * a.jobs, threads)
-    finally:
-        shutil.rmtree(claims, ignore_errors=True)
+def _summary(runs, out, folder: str, label: str, counts: dict | None = None) -> int:
+    "Print the grid's outcome and every failed run with its error; the exit code (1 if any run failed)."
+    st = {s.id: _status(record_path(out, folder, s)) for s in runs}
+    bad = {s.id: _error_line(record_path(out, folder, s)) for s in runs if st[s.id] not in (None, "ok")}
+    if counts is not None:
+        print(f"{label}: {counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} already done"
+              + (f", {counts['elsewhere']} done by other processes" if counts["elsewhere"] else "")
+              + (f", {counts['broken']} unreadable records redone" if counts.get("broken") else "") + f", of {counts['total']}")
+    else:
+        print(f"{label}: {sum(v == 'ok' for v in st.values())} ok, {len(bad)} failed, "
+              f"{sum(v is None for v in st.values())} not run, of {len(runs)}")
+    if bad:
+        print(f"hifi-nb: {len(bad)} failed run(s) in {Path(out) / folder} (rerun them with --retry-failed):", file=sys.stderr)
+        for i, e in bad.items(): print(f"  {i}: {e}", file=sys.stderr)
+    return 1 if bad else 0
 
-def _grid_parallel(a, profile: str) -> int:
+def _grid_parallel(a, profile: str, folder: str, runs: list[RunSpec], sets: dict) -> int:
     "`--jobs N`: the learning-rate sweep (if due) and then the grid, each run by N workers sharing a queue."
-    if a.limit: raise SystemExit("--limit cannot be combined with --jobs")
+    if a.limit: raise UserError("--limit cannot be combined with --jobs")
     threads = max(1, (os.cpu_count() or 1) // a.jobs)
-    base = ["--out", a.out, "--executor", a.executor]
-    sets = _parse_sets(a.set)
+    base = ["--out", str(a.out), "--executor", a.executor]
     if profile in SWEEPS and "lr" not in sets and load_lrs(profile, hparams_dir(a.out), current_only=True) is None:
         sw = SWEEPS[profile]
         print(f"hifi-nb: learning-rate sweep ({sw}) first, on {a.jobs} workers", file=sys.stderr)
-        rcs = _workers(a, sw, base, threads)
-        if any(rcs): raise SystemExit(f"sweep workers exited with {rcs}")
+        rcs = _spawn([["reproduce", "--profile", sw, "--retry-failed", *base]] * a.jobs, threads)
+        if 2 in rcs: return 2
         choose_and_write_lrs(profile, a.out)
     sel = [*(["--shard", a.shard] if a.shard else []),
            *(["--tasks", *a.tasks] if a.tasks else []), *(["--methods", *a.methods] if a.methods else []),
            *(["--seeds", *map(str, a.seeds)] if a.seeds else []), *(["--groups", *a.groups] if a.groups else []),
            *(["--set", *a.set] if a.set else []), *(["--retry-failed"] if a.retry_failed else [])]
-    rcs = _workers(a, profile, [*base, *sel], threads)
-    runs = shard(select_runs(profile_runs(profile), a.tasks, a.methods, a.seeds, a.groups), *parse_shard(a.shard))
-    st = [_status(record_path(a.out, profile, s)) for s in runs]
-    print(f"{profile} ({a.jobs} workers): {st.count('ok')} ok, {sum(x not in (None, 'ok') for x in st)} failed, "
-          f"{st.count(None)} not run, of {len(runs)}")
-    return max(rcs)
+    rcs = _spawn([["reproduce", "--profile", profile, *base, *sel]] * a.jobs, threads)
+    if 2 in rcs: return 2
+    return max(_summary(runs, a.out, folder, f"{folder} ({a.jobs} workers)"), *rcs)
 
 def _grid(a, profile: str) -> int:
-    if a.jobs < 1: raise SystemExit(f"--jobs must be >= 1, got {a.jobs}")
-    if a.jobs > 1 and not a.dry_run: return _grid_parallel(a, profile)
-    i, n = parse_shard(a.shard)
-    runs = select_runs(profile_runs(profile), a.tasks, a.methods, a.seeds, a.groups)
-    runs = shard(runs, i, n)
-    if a.limit: runs = runs[:a.limit]
+    "`reproduce` / `sweep`: check every option first, then run (or list) the selected runs; the exit code."
+    if a.jobs < 1: raise UserError(f"--jobs must be >= 1, got {a.jobs}")
+    runs = select_checked(profile, a.tasks, a.methods, a.seeds, a.groups, a.limit, a.shard)
     sets = _parse_sets(a.set)
+    a.out = resolve_path(a.out)
+    folder = set_folder(profile, sets)
     if sets: runs = override(runs, **sets)
+    if a.jobs > 1 and not a.dry_run: return _grid_parallel(a, profile, folder, runs, sets)
     if profile in SWEEPS and "lr" not in sets:
         lrs = load_lrs(profile, hparams_dir(a.out)) if a.dry_run else ensure_lrs(profile, a.out, a.executor)
         if lrs: runs = apply_lrs(runs, lrs)
         elif a.dry_run: print(f"(learning rates: from the sweep, which runs first: {len(profile_runs(SWEEPS[profile]))} runs)")
+    i, n = parse_shard(a.shard)
     if a.dry_run:
         done = 0
         for s in runs:
-            st, diff = record_state(record_path(a.out, profile, s), s)
-            if st is not None and diff: st = "stale"                     # will be moved aside and rerun
+            st, diff = record_state(record_path(a.out, folder, s), s)
+            if st == "unreadable": st = "broken"                      # will be moved aside and rerun
+            elif st is not None and diff: st = "stale"                # will be moved aside and rerun
             done += st == "ok"
             print(f"{s.id:40s} {s.group:14s} {st or 'todo':8s} {json.dumps(dict(s.params))}")
-        print(f"{len(runs)} runs ({done} done) in profile {profile}" + (f", shard {i}/{n}" if n > 1 else ""))
+        print(f"{len(runs)} runs ({done} done) in profile {profile}" + (f", shard {i}/{n}" if n > 1 else "")
+              + (f" (folder {Path(a.out) / folder})" if folder != profile else ""))
         return 0
-    c = run_grid(runs, a.out, profile, a.executor, a.retry_failed, claims=a.claims)
-    print(f"{profile}: {c['ok']} ok, {c['failed']} failed, {c['skipped']} already done"
-          + (f", {c['elsewhere']} done by other workers" if a.claims else "") + f", of {c['total']}")
-    return 0
+    c = run_grid(runs, a.out, folder, a.executor, a.retry_failed)
+    return _summary(runs, a.out, folder, folder, c)
 
 def main(argv=None) -> int:
-    "Entry point of the `hifi-nb` console script."
+    "Entry point of the `hifi-nb` console script: 0 done, 1 some run failed, 2 a wrong input (one line, no traceback)."
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["efficiency"]:   # its own options (`--out-dir`, `--quick`, `--budget-minutes`)
         from hifi_nb.efficiency import main as efficiency_main
         return efficiency_main(argv[1:])
-    ap = argparse.ArgumentParser(prog="hifi-nb", description="Reproduce the HiFi and SAM experiments.")
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    _grid_args(sub.add_parser("reproduce", help="run a profile's grid (resumable)"))
-    sw = sub.add_parser("sweep", help="learning-rate sweep on the validation split; writes results/hparams")
-    _grid_args(sw)
-    rp = sub.add_parser("report", help="tables and figures from the records")
-    rp.add_argument("--profile", default="cpu"); rp.add_argument("--runs", default="results/runs")
-    rp.add_argument("--out", default="results")
+    ap = _Parser(prog="hifi-nb", description="Reproduce the HiFi and SAM experiments.", epilog=PATHS_NOTE)
+    sub = ap.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+    _grid_args(sub.add_parser("reproduce", help="run a profile's grid (resumable)", epilog=PATHS_NOTE))
+    _grid_args(sub.add_parser("sweep", help="learning-rate sweep on the validation split; writes results/hparams",
+                              epilog=PATHS_NOTE), sweep=True)
+    rp = sub.add_parser("report", help="tables and figures from the records", epilog=PATHS_NOTE)
+    rp.add_argument("--profile", default="cpu", help=f"one of {', '.join(PROFILES)} (default cpu)")
+    rp.add_argument("--runs", default="results/runs", help="folder holding <profile>/ (default results/runs)")
+    rp.add_argument("--out", default="results", help="tables go to <out>/tables, figures to <out>/figures (default results)")
     rp.add_argument("--readme", default=None, help="also put the main table and key figures into this README (between its markers)")
     ef = sub.add_parser("efficiency", add_help=False,
                         help="the timing study (nbs/efficiency.ipynb); options: `hifi-nb efficiency -h`")
     ef.add_argument("args", nargs=argparse.REMAINDER)
     a = ap.parse_args(argv)
-    if a.cmd == "reproduce":
-        return _grid(a, a.profile)
-    if a.cmd == "sweep":
-        prof = a.profile if a.profile.startswith("sweep_") else f"sweep_{a.profile}"
-        rc = _grid(a, prof)
-        if a.dry_run: return rc
-        chosen = choose_and_write_lrs(prof.removeprefix("sweep_"), a.out)
-        print(f"learning rates: {chosen} -> {hparams_dir(a.out) / ('lr_' + prof.removeprefix('sweep_') + '.json')}")
-        return 0
-    if a.cmd == "report":
-        from hifi_nb.report import build_report
-        paths = build_report(Path(a.runs) / a.profile, a.out, a.profile, readme=a.readme)
-        print("\n".join(str(p) for p in paths))
-        return 0
+    from hifi_nb.data import DataError
+    from hifi_nb.report import ReportError
+    try:
+        if a.cmd == "reproduce":
+            return _grid(a, a.profile)
+        if a.cmd == "sweep":
+            base = a.profile.removeprefix("sweep_")
+            if base not in SWEEPS: raise UserError(f"no learning-rate sweep for profile {a.profile!r}; sweeps: {', '.join(SWEEPS)}")
+            rc = _grid(a, SWEEPS[base])
+            if a.dry_run or rc == 2: return rc
+            if a.set:
+                print("learning rates not written: the sweep ran with --set (its records are in their own folder)")
+                return rc
+            chosen = choose_and_write_lrs(base, a.out)
+            print(f"learning rates: {chosen} -> {hparams_dir(a.out) / ('lr_' + base + '.json')}")
+            return rc
+        if a.cmd == "report":
+            from hifi_nb.report import build_report
+            if a.profile not in PROFILES: raise UserError(f"unknown profile {a.profile!r}; profiles: {', '.join(PROFILES)}")
+            readme = resolve_path(a.readme) if a.readme else None
+            paths = build_report(resolve_path(a.runs) / a.profile, resolve_path(a.out), a.profile, readme=readme)
+            print("\n".join(str(p) for p in paths))
+            return 0
+    except (UserError, DataError, ReportError, FileNotFoundError, ModuleNotFoundError) as e:
+        print(f"hifi-nb: error: {e}", file=sys.stderr)
+        return 2
     return 1
