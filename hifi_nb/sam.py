@@ -43,6 +43,7 @@ def accumulate_gradients(model: nn.Module, batches, n_batches: int | None = None
     sums = {k: torch.zeros_like(named[k], dtype=torch.float32) for k in names}
     sqs = {k: torch.zeros_like(named[k], dtype=torch.float32) for k in names}
     pos = {k: i for i, k in enumerate(named)}
+    dev = params[0].device if params else torch.device("cpu")
     from tqdm.auto import tqdm
     try:
         for p in params: p.requires_grad_(True)
@@ -50,7 +51,7 @@ def accumulate_gradients(model: nn.Module, batches, n_batches: int | None = None
         with torch.random.fork_rng(devices=[]):
             if seed is not None: torch.manual_seed(seed)
             for b in tqdm(batches[:n], desc="SAM gradients", disable=not progress):
-                loss = model(**b).loss
+                loss = model(**{k: (v.to(dev) if torch.is_tensor(v) else v) for k, v in b.items()}).loss
                 grads = torch.autograd.grad(loss, params, allow_unused=True)
                 grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
                 if clip is not None:

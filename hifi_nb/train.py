@@ -17,20 +17,22 @@ import time
 import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
 from transformers.utils import logging as hf_logging
 
-from .data import collator_for, get_task, load_task, make_batches, tokenize_task
+from .data import collator_for, data_source, get_task, load_task, make_batches, tokenize_task
 from .metrics import compute_metrics
 from .models import load_model, tiny_config
+from .tuning import METHODS
 
 # %% auto #0
 __all__ = ['RECORD_KEYS', 'DEFAULT_LR', 'TINY_MODELS', 'METHOD_CONFIG', 'PROTOCOLS', 'RunRecord', 'atomic_write_text',
-           'save_record', 'load_record', 'default_lr', 'build_model', 'BestTrainable', 'versions', 'peak_memory_mb',
-           'run', 'failed_record']
+           'save_record', 'load_record', 'default_lr', 'build_model', 'mask_digest', 'BestTrainable', 'versions',
+           'peak_memory_mb', 'run', 'failed_record']
 
 # %% ../nbs/05_train.ipynb #1d0b204c
 @dataclass
@@ -41,7 +43,7 @@ class RunRecord:
     seed: int
     name: str = ""                      # grid label: the method plus its variant, e.g. "hifi_k6"
     group: str = "main"                 # main | ablation | k_sweep | density_sweep | sweep | smoke
-    status: str = "ok"                  # ok | failed
+    status: str = "ok"                  # ok | failed | diverged (loss became NaN/inf)
     metrics: dict = field(default_factory=dict)
     main: float | None = None
     split: str = ""                     # split that `metrics` come from
@@ -49,7 +51,9 @@ class RunRecord:
     best_epoch: float | None = None
     trainable: int | None = None
     backbone: int | None = None
-    trainable_pct: float | None = None
+    trainable_pct: float | None = None   # every trainable parameter / all parameters of the base model, x100
+    backbone_trainable: int | None = None  # the method's own trainable parameters
+    head_trainable: int | None = None      # trainable parameters of the task head (pooler included if trained)
     selection: list | None = None       # [(layer, head), ...] for head methods
     seconds: float | None = None
     times: dict = field(default_factory=dict)
@@ -111,17 +115,14 @@ def load_record(path: str | Path) -> RunRecord:
     return RunRecord.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
 # %% ../nbs/05_train.ipynb #57d9103a
-DEFAULT_LR: dict[str, float] = {
-    "full": 5e-5, "bitfit": 1e-3, "lora": 5e-4, "hifi": 5e-4, "random_heads": 5e-4,
-    "sam": 2e-3, "random_mask": 2e-3,
-}
+DEFAULT_LR: dict[str, float] = {name: m.lr for name, m in METHODS.items()}   # one source: the registry
 
 def default_lr(method: str) -> float:
     "The default learning rate of `method` (see `DEFAULT_LR`)."
-    if method not in DEFAULT_LR:
+    if method not in METHODS:
         raise KeyError(f"No default learning rate for method {method!r}; pass lr= explicitly "
-                       f"(methods with defaults: {', '.join(DEFAULT_LR)})")
-    return DEFAULT_LR[method]
+                       f"(methods with defaults: {', '.join(METHODS)})")
+    return METHODS[method].lr
 
 # %% ../nbs/05_train.ipynb #a95b7129
 TINY_MODELS = {"tiny-bert": dict(model_type="bert", layers=2, heads=4, head_dim=8)}
@@ -136,9 +137,10 @@ def build_model(name: str, task: str, seed: int = 0):
 # %% ../nbs/05_train.ipynb #547b8261
 @dataclass
 class _Ctx:
-    "What a method's config builder may use."
+    "What a method's config builder may use; the data it needs is built on first use."
     model: object
-    batches: list
+    score_batches: Callable      # () -> HiFi's scoring sample (batches of the training split, drawn with the selection seed)
+    grad_batches: Callable       # () -> SAM's own gradient batches (sam_batches x sam_batch_size, the run's seed)
     seed: int
     k: int
     selection: str
@@ -146,12 +148,17 @@ class _Ctx:
     sam_score: str
     sam_scope: str
     info: str
+    correlation: str = "pooled"
+    damping: float = 0.85
+    adapter_size: int = 16
+    progress: bool = False
     extra: dict = field(default_factory=dict)
 
 def _hifi_config(c: _Ctx) -> dict:
     from hifi_nb.heads import score_heads
     t0 = time.perf_counter()
-    scores = score_heads(c.model, c.batches, info=c.info)
+    scores = score_heads(c.model, c.score_batches(), info=c.info, correlation=c.correlation, damping=c.damping,
+                         progress=c.progress)
     heads = scores.select(k=c.k, how=c.selection, seed=c.seed)
     c.extra.update(head_scores=_scores_matrix(scores), head_info=_jsonable(getattr(scores, "info", None)),
                    pagerank_iterations=getattr(scores, "iterations", None),
@@ -159,6 +166,13 @@ def _hifi_config(c: _Ctx) -> dict:
                    score_seconds=time.perf_counter() - t0)
     c.extra["_scores"] = scores
     return dict(heads=[tuple(map(int, h)) for h in heads])
+
+def _sam_config(c: _Ctx) -> dict:
+    from hifi_nb.sam import accumulate_gradients
+    t0 = time.perf_counter()
+    stats = accumulate_gradients(c.model, c.grad_batches(), seed=c.seed, progress=c.progress)
+    c.extra["gradient_seconds"] = time.perf_counter() - t0
+    return dict(density=c.density, stats=stats, score=c.sam_score, scope=c.sam_scope)
 
 def _scores_matrix(scores):
     for a in ("scores", "pagerank", "score"):
@@ -172,11 +186,21 @@ METHOD_CONFIG = {
     "full":         lambda c: {},
     "bitfit":       lambda c: {},
     "lora":         lambda c: {},
+    "adapter":      lambda c: dict(size=c.adapter_size),
     "hifi":         _hifi_config,
     "random_heads": lambda c: dict(k=c.k, seed=c.seed),
-    "sam":          lambda c: dict(density=c.density, batches=c.batches, score=c.sam_score, scope=c.sam_scope, seed=c.seed),
+    "sam":          _sam_config,
     "random_mask":  lambda c: dict(density=c.density, seed=c.seed, scope=c.sam_scope),
 }
+
+def mask_digest(indices: dict) -> str | None:
+    "A short hash of a sparse mask (tensor names and sorted flat indices), to compare masks across records."
+    if not indices: return None
+    import hashlib
+    h = hashlib.sha1()
+    for n in sorted(indices):
+        h.update(n.encode()); h.update(np.asarray(indices[n].cpu(), dtype=np.int64).tobytes())
+    return h.hexdigest()[:16]
 
 def _tuning_selection(model) -> dict:
     "What `prepare` selected (`hifi_tuning.selection`: heads, or mask density/scope/counts)."
@@ -233,15 +257,22 @@ def run(task: str, method: str, seed: int = 0, model: str = "minilm-l6", protoco
         k: int = 3, selection: str = "topk", density: float = 0.005, lr: float | None = None,
         epochs: float = 3, batch_size: int = 32, max_length: int = 128, max_train_samples: int | None = None,
         max_eval_samples: int | None = None, warmup_ratio: float = 0.06, weight_decay: float = 0.01,
-        n_score_examples: int = 256, score_batch_size: int = 16, info: str = "nuclear",
-        sam_score: str = "grad_sq", sam_scope: str = "per_tensor", data_seed: int = 0, data_dir: str | None = None,
+        n_score_examples: int = 256, score_batch_size: int = 16, info: str = "nuclear", correlation: str = "pooled",
+        damping: float = 0.85, selection_seed: int | None = None, sam_batches: int = 600, sam_batch_size: int = 16,
+        sam_score: str = "grad_sq", sam_scope: str = "per_tensor", adapter_size: int = 16, train_pooler: bool = False,
+        data_seed: int = 0, data_dir: str | None = None,
         eval_test: bool = True, output_dir: str | None = None, save_delta: bool = False,
-        name: str | None = None, group: str = "main", quiet: bool = True, **trainer_kwargs) -> RunRecord:
+        name: str | None = None, group: str = "main", quiet: bool = True, progress: bool = False,
+        **trainer_kwargs) -> RunRecord:
     """Fine-tune `model` on `task` with `method` and `seed`; return the `RunRecord`.
 
     `k`/`selection`: HiFi heads per layer and how they are chosen (`topk`, `global`, `info_only`,
-    `corr_only`, `random`, `bottom_k`); `density`: SAM / random-mask density. `lr=None` takes
-    `DEFAULT_LR[method]`. `max_train_samples` subsamples training data, `max_eval_samples` the validation
+    `corr_only`, `random`, `bottom_k`); `density`: SAM / random-mask density. `lr=None` takes the
+    method's registered default (`default_lr`, the cpu sweep's rate). HiFi scores heads on
+    `n_score_examples` training examples and SAM sums gradients over its own `sam_batches × sam_batch_size`
+    training examples (cycling through the split if it is smaller); both are drawn with the run's `seed`
+    unless `selection_seed` fixes the sample. The pre-trained pooler trains only with `train_pooler=True`
+    (or for `full`). `max_train_samples` subsamples training data, `max_eval_samples` the validation
     split (model selection only; the reported split is never subsampled). `eval_test=False` skips the
     reported split (learning-rate sweeps). Extra keyword arguments go to `TrainingArguments`."""
     from hifi_nb import tuning
@@ -253,40 +284,59 @@ def run(task: str, method: str, seed: int = 0, model: str = "minilm-l6", protoco
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {list(PROTOCOLS)}, got {protocol!r}")
     if epochs <= 0 or batch_size < 1: raise ValueError(f"need epochs > 0 and batch_size >= 1, got {epochs}, {batch_size}")
+    for what, v in (("sam_batches", sam_batches), ("sam_batch_size", sam_batch_size),
+                    ("n_score_examples", n_score_examples), ("score_batch_size", score_batch_size)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{what} must be a positive integer, got {v!r}")
+    if save_delta and not output_dir: raise ValueError("save_delta=True needs output_dir= (where the delta is written)")
     lr = default_lr(method) if lr is None else float(lr)
+    sel_seed = seed if selection_seed is None else int(selection_seed)
     config = dict(task=t.name, method=method, seed=seed, model=model, protocol=protocol, k=k, selection=selection,
                   density=density, lr=lr, epochs=epochs, batch_size=batch_size, max_length=max_length,
                   max_train_samples=max_train_samples, max_eval_samples=max_eval_samples, warmup_ratio=warmup_ratio,
                   weight_decay=weight_decay, n_score_examples=n_score_examples, score_batch_size=score_batch_size,
-                  info=info, sam_score=sam_score, sam_scope=sam_scope, data_seed=data_seed, eval_test=eval_test,
+                  info=info, correlation=correlation, damping=damping, selection_seed=selection_seed,
+                  sam_batches=sam_batches, sam_batch_size=sam_batch_size, sam_score=sam_score, sam_scope=sam_scope,
+                  adapter_size=adapter_size, train_pooler=train_pooler, data_seed=data_seed, eval_test=eval_test,
                   **trainer_kwargs)
     rec = RunRecord(task=t.name, method=method, seed=seed, name=name or method, group=group, config=config,
                     versions=versions(), created=time.strftime("%Y-%m-%dT%H:%M:%S"))
     times = rec.times
     verbosity = hf_logging.get_verbosity()
     if quiet: hf_logging.set_verbosity_error()
+    tmp_out = None
     try:
         # data: fixed across seeds (data_seed); the validation split may be subsampled for speed
+        rec.extra["data"] = data_source(t.name, data_dir, protocol)
         dd = load_task(t.name, data_dir, protocol=protocol, seed=data_seed, max_train_samples=max_train_samples)
         if max_eval_samples is not None and len(dd["validation"]) > max_eval_samples:
             dd["validation"] = dd["validation"].shuffle(seed=data_seed).select(range(max_eval_samples))
         net, tok = build_model(model, t.name, seed=seed)
         times["load"] = time.perf_counter() - t0
 
-        # what to tune: computed from training batches only
+        # what to tune: computed from training batches only, on the accelerator if there is one
         t1 = time.perf_counter()
-        batches = make_batches(dd["train"], tok, t.name, batch_size=score_batch_size, max_length=max_length,
-                               n_examples=n_score_examples, seed=data_seed)
-        batches = [dict(b) for b in batches]     # plain dicts of tensors (the collator gives BatchEncoding)
-        ctx = _Ctx(net, batches, seed, k, selection, density, sam_score, sam_scope, info)
+        net.to(_device())
+        score_batches = lambda: [dict(b) for b in make_batches(   # plain dicts (the collator gives BatchEncoding)
+            dd["train"], tok, t.name, batch_size=score_batch_size, max_length=max_length,
+            n_examples=n_score_examples, seed=sel_seed)]
+        grad_batches = lambda: [dict(b) for b in make_batches(
+            _cycled(dd["train"], sam_batches * sam_batch_size, sel_seed), tok, t.name, batch_size=sam_batch_size,
+            max_length=max_length)]
+        ctx = _Ctx(net, score_batches, grad_batches, seed, k, selection, density, sam_score, sam_scope, info,
+                   correlation, damping, adapter_size, progress)
         mcfg = METHOD_CONFIG[method](ctx)
         set_seed(seed)
-        net = tuning.prepare(net, method, **mcfg)
+        net = tuning.prepare(net, method, train_pooler=train_pooler, **mcfg)
         rep = tuning.trainable_report(net)
         rec.trainable, rec.backbone, rec.trainable_pct = rep["trainable"], rep["backbone"], rep["percent"]
+        rec.backbone_trainable, rec.head_trainable = rep["backbone_trainable"], rep["head"]
+        rec.extra["trainable"] = rep
         sel = _tuning_selection(net)
         rec.selection = sel.pop("heads", None)
-        sel.pop("counts", None)
+        tuning_rec = getattr(tuning.inner_model(net), "hifi_tuning", None)
+        if tuning_rec is not None and tuning_rec.indices:
+            sel["mask_digest"] = mask_digest(tuning_rec.indices)
         rec.extra["tuning"] = sel
         scores = ctx.extra.pop("_scores", None)
         rec.extra.update(ctx.extra)
@@ -294,7 +344,8 @@ def run(task: str, method: str, seed: int = 0, model: str = "minilm-l6", protoco
 
         # training
         tokd = tokenize_task(dd, tok, t.name, max_length)
-        out = Path(output_dir) if output_dir else Path(tempfile.mkdtemp(prefix="hifi_run_"))
+        if output_dir: out = Path(output_dir)
+        else: tmp_out = tempfile.TemporaryDirectory(prefix="hifi_run_"); out = Path(tmp_out.name)
         targs = dict(
             output_dir=str(out / "trainer"), learning_rate=lr, num_train_epochs=epochs,
             per_device_train_batch_size=batch_size, per_device_eval_batch_size=max(64, batch_size),
@@ -312,6 +363,10 @@ def run(task: str, method: str, seed: int = 0, model: str = "minilm-l6", protoco
         times["train"] = time.perf_counter() - t2
         rec.val_metrics, rec.best_epoch = best.best_metrics, best.best_epoch
         rec.history = [h for h in trainer.state.log_history]
+        why = _divergence(rec.history)
+        if why:
+            rec.status = "diverged"
+            rec.error = f"{why}; lower lr={lr:g}"
 
         # final evaluation of the best epoch on the reported split
         t3 = time.perf_counter()
@@ -323,6 +378,8 @@ def run(task: str, method: str, seed: int = 0, model: str = "minilm-l6", protoco
             m = {k_.removeprefix("test_"): v for k_, v in res.items()}
             m = {k_: v for k_, v in m.items() if not k_.startswith(("runtime", "samples", "steps", "epoch"))}
         rec.metrics, rec.main, rec.split = m, m.get("main"), split
+        share = m.get("top_class_share")
+        if share is not None and share >= 0.99: rec.extra["collapsed"] = True    # (nearly) one class answered
         times["eval"] = time.perf_counter() - t3
         if save_delta:
             tuning.save_delta(net, out / "delta")
@@ -331,10 +388,38 @@ def run(task: str, method: str, seed: int = 0, model: str = "minilm-l6", protoco
             try: scores.save(out / "head_scores"); rec.extra["head_scores_path"] = str(out / "head_scores")
             except Exception: pass
     finally:
+        if tmp_out is not None: tmp_out.cleanup()
         hf_logging.set_verbosity(verbosity)
         rec.seconds = time.perf_counter() - t0
         rec.peak_mem_mb, rec.extra["peak_mem_kind"] = peak_memory_mb()
     return rec
+
+def _divergence(history: list[dict]) -> str | None:
+    "Why a training log counts as diverged: a NaN/inf loss or gradient norm, or a loss 100x its first value."
+    keys = ("loss", "grad_norm", "train_loss", "eval_loss")
+    for h in history:
+        for k_ in keys:
+            v = h.get(k_)
+            if isinstance(v, (int, float)) and not math.isfinite(v):
+                return f"the {k_} became NaN/inf (step {h.get('step')})"
+    losses = [h["loss"] for h in history if isinstance(h.get("loss"), (int, float))]
+    if losses and max(losses) > max(100 * abs(losses[0]), 10.0):
+        return f"the training loss blew up from {losses[0]:.3g} to {max(losses):.3g}"
+    return None
+
+def _device() -> torch.device:
+    "Where `run` trains: the accelerator if there is one (the Trainer would move the model there anyway)."
+    if torch.cuda.is_available(): return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(): return torch.device("mps")
+    return torch.device("cpu")
+
+def _cycled(ds, n: int, seed: int):
+    "`n` examples of `ds`: shuffled with `seed`, then again with `seed + 1`, ... until there are enough."
+    from datasets import concatenate_datasets
+    parts, have, e = [], 0, 0
+    while have < n:
+        parts.append(ds.shuffle(seed=seed + e)); have += len(ds); e += 1
+    return concatenate_datasets(parts).select(range(n)) if len(parts) > 1 else parts[0].select(range(n))
 
 def _preds(p):
     x = p.predictions[0] if isinstance(p.predictions, tuple) else p.predictions

@@ -37,6 +37,7 @@ def test_regression_sam_protocol_and_seeds():
 
 
 def test_bad_input():
-    with pytest.raises(ValueError, match="valid methods"): run("rte", "adapter")
+    with pytest.raises(ValueError, match="valid methods"): run("rte", "prefix_tuning")
+    with pytest.raises(ValueError, match="sam_batches must be a positive integer"): run("rte", "sam", sam_batches=0)
     with pytest.raises(ValueError, match="protocol"): run("rte", "full", protocol="superglue")
     with pytest.raises(KeyError, match="valid tasks"): run("glue", "full")
