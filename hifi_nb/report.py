@@ -554,7 +554,8 @@ def build_report(runs_dir: str | Path, out: str | Path = "results", profile: str
         splice_readme(readme, _readme_block(main_markdown(main, n_seeds, tasks, f"Main table ({profile})"), targets_md,
                                             profile, figs, variant_md), f"results-{profile}")
     um = os.umask(0); os.umask(um)                               # readable by all, as any other file here
-    for p in [*written, *([Path(readme)] if readme is not None else [])]: os.chmod(p, 0o666 & ~um)
+    for p in [*tables.glob(f"*_{profile}.*"), *figures.glob(f"*_{profile}.*"), *([Path(readme)] if readme is not None else [])]:
+        os.chmod(p, 0o666 & ~um)
     return written
 
 # %% ../nbs/07_report.ipynb #5e128404

@@ -21,14 +21,15 @@ from .train import RunRecord, failed_record, load_record, save_record
 __all__ = ['MAIN_METHODS', 'CPU_COMMON', 'CPU_BUDGETS', 'CPU_TASKS', 'CPU_SEEDS', 'ABLATION_TASKS', 'HIFI_SELECTIONS',
            'ABLATION_SEEDS', 'K_SWEEP', 'DENSITY_SWEEP', 'SMOKE_COMMON', 'PAPER_TASKS', 'SWEEP_LRS', 'LR_TIED',
            'SWEEP_TASKS', 'SWEEP_BUDGET', 'PROFILES', 'PARAMETERS_MARK', 'NOTEBOOK_PARAMS', 'STATUS_MARK',
-           'STATUS_CELL', 'RECORD_REQUIRED', 'LR_TOLERANCE', 'LR_RULE', 'SWEEPS', 'SET_KEYS', 'GRID_KEYS', 'PATHS_NOTE',
-           'RunSpec', 'spec', 'cpu_profile', 'smoke_profile', 'paper_profile', 'sweep_profile', 'profile_runs',
-           'parse_shard', 'shard', 'select_runs', 'override', 'repo_root', 'run_notebook_path', 'papermill_missing',
-           'resolve_executor', 'default_data_env', 'execute_inprocess', 'tag_parameters', 'papermill_parameters',
-           'execute_papermill', 'epoch_status', 'add_status_cell', 'StatusLines', 'UserError', 'record_path',
-           'stale_params', 'record_state', 'retire_record', 'Claim', 'claim_run', 'open_grid', 'preflight', 'run_grid',
-           'choose_lrs', 'lrs_at_edge', 'write_lrs', 'hparams_dir', 'load_lrs', 'apply_lrs', 'ensure_lrs',
-           'sweep_failures', 'choose_and_write_lrs', 'resolve_path', 'set_folder', 'select_checked', 'main']
+           'STATUS_CELL', 'RECORD_REQUIRED', 'LR_TOLERANCE', 'LR_RULE', 'SWEEPS', 'GRID_KEYS', 'NOT_SET', 'SET_KEYS',
+           'PATHS_NOTE', 'RunSpec', 'spec', 'cpu_profile', 'smoke_profile', 'paper_profile', 'sweep_profile',
+           'profile_runs', 'parse_shard', 'shard', 'select_runs', 'override', 'repo_root', 'run_notebook_path',
+           'papermill_missing', 'resolve_executor', 'default_data_env', 'execute_inprocess', 'tag_parameters',
+           'papermill_parameters', 'execute_papermill', 'epoch_status', 'add_status_cell', 'StatusLines', 'UserError',
+           'record_path', 'stale_params', 'record_state', 'retire_record', 'Claim', 'claim_run', 'open_grid',
+           'preflight', 'run_grid', 'choose_lrs', 'lrs_at_edge', 'write_lrs', 'hparams_dir', 'load_lrs', 'apply_lrs',
+           'ensure_lrs', 'sweep_failures', 'choose_and_write_lrs', 'resolve_path', 'set_folder', 'select_checked',
+           'main']
 
 # %% ../nbs/06_reproduce.ipynb #1db5b2e5
 MAIN_METHODS = ("full", "bitfit", "lora", "hifi", "random_heads", "sam", "random_mask")
@@ -255,9 +256,11 @@ def execute_papermill(spec: RunSpec, record_path: Path, notebook: Path | None = 
     tmp_nb = tmpdir / f"{record_path.stem}.{os.getpid()}.ipynb"
     final_nb = record_path.with_suffix(".ipynb")
     src_nb = tag_parameters(notebook, tmpdir / f"{record_path.stem}.{os.getpid()}.src.ipynb")
+    add_status_cell(src_nb)                    # one status line per epoch on the console (`StatusLines`)
     try:
         pm.execute_notebook(str(src_nb), str(tmp_nb), parameters=params, kernel_name="python3", language="python",
-                            progress_bar=False, cwd=str(notebook.parent), log_output=False)
+                            progress_bar=False, cwd=str(notebook.parent), log_output=False,
+                            stdout_file=StatusLines(record_path.stem))
     except (KeyboardInterrupt, SystemExit):
         tmp_nb.unlink(missing_ok=True); src_nb.unlink(missing_ok=True)
         raise
@@ -490,10 +493,10 @@ def _error_line(path: Path) -> str:
     err = ((_read_record(path) or {}).get("error") or "").strip()
     return err.splitlines()[-1][:300] if err else "(no error recorded)"
 
-def _resolve_runner(executor: str, progress: bool):
+def _resolve_runner(executor: str) -> tuple:
+    "`(runner, sentence)`: the executor function and what it does."
     executor, why = resolve_executor(executor)
-    if progress: print(f"hifi-nb: executor {executor}: {why}", file=sys.stderr)
-    return execute_papermill if executor == "papermill" else execute_inprocess
+    return (execute_papermill if executor == "papermill" else execute_inprocess), f"hifi-nb: executor {executor}: {why}"
 
 def run_grid(runs: list[RunSpec], out: str | Path = "results/runs", profile: str = "cpu", executor: str = "auto",
              retry_failed: bool = False, progress: bool = True, runner=None, claims=None, check: bool | None = None) -> dict:
@@ -512,7 +515,8 @@ def run_grid(runs: list[RunSpec], out: str | Path = "results/runs", profile: str
     from tqdm.auto import tqdm
     default_data_env()
     if check is None: check = runner is None
-    if runner is None: runner = _resolve_runner(executor, progress)
+    why = None
+    if runner is None: runner, why = _resolve_runner(executor)
     folder = Path(out) / profile
     folder.mkdir(parents=True, exist_ok=True)
     gfd, cleaned = open_grid(folder)
@@ -531,6 +535,7 @@ def run_grid(runs: list[RunSpec], out: str | Path = "results/runs", profile: str
             problems = preflight(pending)
             if problems:
                 raise UserError(f"{len(problems)} problem(s) before the first run, nothing was run: " + "; ".join(problems))
+        if why and progress and pending: print(why, file=sys.stderr)
         log = folder / "grid.log"
         bar = tqdm(pending, desc=f"{profile}", unit="run", disable=not progress, dynamic_ncols=True)
         for s in bar:
@@ -710,13 +715,20 @@ def choose_and_write_lrs(profile: str, out) -> dict:
     return chosen
 
 # %% ../nbs/06_reproduce.ipynb #4b46ff01
-SET_KEYS = {   # `--set` keys: the parameters of `hifi_nb.train.run` a grid may change, with their types
-    "model": "str", "protocol": "str", "k": "int", "selection": "str", "density": "float", "lr": "float",
-    "epochs": "float", "batch_size": "int", "max_length": "int", "max_train_samples": "int|None",
-    "max_eval_samples": "int|None", "warmup_ratio": "float", "weight_decay": "float", "n_score_examples": "int",
-    "score_batch_size": "int", "info": "str", "sam_score": "str", "sam_scope": "str", "data_seed": "int",
-    "data_dir": "str|None", "eval_test": "bool", "save_delta": "bool", "logging_steps": "int"}
 GRID_KEYS = ("task", "method", "seed", "name", "group")     # a run's place in the grid: select, never --set
+NOT_SET = ("output_dir", "quiet", "progress")              # where a run writes / what it prints: the grid's business
+
+def _set_keys() -> dict:
+    """`--set` keys: every parameter of `hifi_nb.train.run` but the grid coordinates and `NOT_SET`, with its type
+    (from the signature, so a new parameter is settable at once), and `logging_steps` (run passes it to the
+    Trainer). `lr` takes a number only: null would silently mean the method's default rate."""
+    import inspect
+    from hifi_nb.train import run
+    keys = {n: str(p.annotation).replace(" ", "") for n, p in inspect.signature(run).parameters.items()
+            if p.kind != p.VAR_KEYWORD and n not in GRID_KEYS + NOT_SET}
+    return keys | {"lr": "float", "logging_steps": "int"}
+
+SET_KEYS = _set_keys()
 _POSITIVE = {"k", "epochs", "batch_size", "max_length", "max_train_samples", "max_eval_samples", "n_score_examples",
              "score_batch_size", "logging_steps", "lr", "density"}
 PATHS_NOTE = ("Relative paths (--out, --runs, --readme, report --out) are taken relative to the repository "
@@ -744,7 +756,7 @@ def _check_set(k: str, v):
     base = typ.split("|")[0]
     ok = {"int": isinstance(v, int) and not isinstance(v, bool),
           "float": isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v),
-          "str": isinstance(v, str), "bool": isinstance(v, bool)}[base]
+          "str": isinstance(v, str), "bool": isinstance(v, bool)}.get(base, True)
     if not ok: raise UserError(f"--set {k}={json.dumps(v)}: needs a {typ} value")
     if k in _POSITIVE and v <= 0: raise UserError(f"--set {k}={v}: must be > 0")
     if k == "protocol" and v not in ("sam", "glue"): raise UserError(f"--set protocol={v}: must be sam or glue")

@@ -41,12 +41,15 @@ def test_smoke_cli_papermill(tmp_path):
            "--executor", "papermill", "--out", str(tmp_path), "--set"] + [f"{k}={json.dumps(v)}" for k, v in TINY.items()]
     p = subprocess.run(cmd, capture_output=True, text=True, env=_env(), cwd=ROOT, timeout=300)
     assert p.returncode == 0, p.stderr[-2000:]
-    rec = json.loads((tmp_path / "smoke" / "rte__hifi__0.json").read_text())
+    out = tmp_path / R.set_folder("smoke", TINY)                                             # --set: its own folder
+    rec = json.loads((out / "rte__hifi__0.json").read_text())
     assert rec["status"] == "ok", rec["error"]
     assert list(rec) == list(RECORD_KEYS)
     assert rec["split"] == "test" and 0 <= rec["main"] <= 1 and len(rec["selection"]) == 2   # k=1 x 2 layers
-    assert (tmp_path / "smoke" / "rte__hifi__0.ipynb").exists()                              # executed notebook kept
-    assert not list((tmp_path / "smoke" / "tmp").glob("*"))                                  # nothing half-written
+    assert (out / "rte__hifi__0.ipynb").exists()                                             # executed notebook kept
+    assert not list((out / "tmp").glob("*"))                                                 # nothing half-written
+    assert "hifi-nb: rte__hifi__0: epoch 1/1, val main" in p.stderr                          # one status line per epoch
+    assert rec["extra"]["data"]["sha256"] and (out / "rte__hifi__0.json").stat().st_mode & 0o044
     # second call: everything is done, nothing runs again
     p2 = subprocess.run(cmd, capture_output=True, text=True, env=_env(), cwd=ROOT, timeout=120)
     assert "1 already done" in p2.stdout, p2.stdout
@@ -86,7 +89,7 @@ def test_sigkill_mid_grid_then_resume(tmp_path):
     cmd = [str(BIN / "hifi-nb"), "reproduce", "--profile", "smoke", "--tasks", "rte", "--methods", "full", "bitfit",
            "random_mask", "--executor", "inprocess", "--out", str(tmp_path), "--set"] + \
           [f"{k}={json.dumps(v)}" for k, v in TINY.items()]
-    out = tmp_path / "smoke"
+    out = tmp_path / R.set_folder("smoke", TINY)
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(), cwd=ROOT)
     t0 = time.time()
     while time.time() - t0 < 180 and not list(out.glob("*.json")): time.sleep(0.2)
@@ -146,7 +149,7 @@ def test_report_from_synthetic_records(tmp_path):
         for s, v in enumerate(vs):
             save_record(RunRecord(task=t, method=m, seed=s, main=v, trainable_pct=1.0, seconds=1, peak_mem_mb=1),
                         tmp_path / "runs" / f"{t}__{m}__{s}.json")
-    build_report(tmp_path / "runs", tmp_path, "cpu")
+    build_report(tmp_path / "runs", tmp_path, "cpu", check=False)          # synthetic records: no configs to check
     t = pd.read_csv(tmp_path / "tables" / "main_cpu.csv")
     assert list(t.columns) == TABLE_COLUMNS
     r = t.set_index(["method", "task"])
@@ -176,14 +179,14 @@ def test_jobs_split_the_grid_over_workers(tmp_path):
            "--set"] + [f"{k}={json.dumps(v)}" for k, v in TINY.items()]
     p = subprocess.run(cmd, capture_output=True, text=True, env=_env(), cwd=ROOT, timeout=300)
     assert p.returncode == 0, p.stderr[-2000:]
-    assert "smoke (2 workers): 3 ok, 0 failed, 0 not run, of 3" in p.stdout, p.stdout
-    recs = [json.loads(f.read_text()) for f in sorted((tmp_path / "smoke").glob("*.json"))]
+    out = tmp_path / R.set_folder("smoke", TINY)
+    assert f"{out.name} (2 workers): 3 ok, 0 failed, 0 not run, of 3" in p.stdout, p.stdout
+    recs = [json.loads(f.read_text()) for f in sorted(out.glob("*.json"))]
     assert sorted(r["method"] for r in recs) == ["bitfit", "full", "random_mask"]
     assert {r["versions"]["threads"] for r in recs} == {max(1, (os.cpu_count() or 1) // 2)}   # cores split
-    log = (tmp_path / "smoke" / "grid.log").read_text().splitlines()
+    log = (out / "grid.log").read_text().splitlines()
     assert sorted(line.split("\t")[1] for line in log) == sorted(f"rte__{m}__0" for m in ("full", "bitfit", "random_mask"))
-    with pytest.raises(SystemExit):
-        R.main(["reproduce", "--profile", "smoke", "--jobs", "2", "--limit", "1", "--out", str(tmp_path)])
+    assert R.main(["reproduce", "--profile", "smoke", "--jobs", "2", "--limit", "1", "--out", str(tmp_path)]) == 2
 
 
 @needs_data
