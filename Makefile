@@ -1,5 +1,7 @@
 # hifi_nb: two commands do all setup on a fresh machine.
-#   make test       create .venv, install, check the modules match the notebooks, run nbdev_test + pytest
+#   make test       create .venv, install, check the modules match the notebooks, run nbdev_test + pytest,
+#                   then the wheel check (make wheel-check)
+#   make wheel-check  build the wheel, install it without extras in a fresh venv, run what a pip user runs (~3 min)
 #   make reproduce  create .venv, install, run the cpu profile grid (resumable), the efficiency study, the report
 SHELL := /bin/bash
 VENV ?= .venv
@@ -15,7 +17,7 @@ export HIFI_SAM_DIR ?= $(if $(wildcard ../shared/sam_splits),$(abspath ../shared
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install test check-export nbtest pytest reproduce efficiency report smoke clean
+.PHONY: install test check-export nbtest pytest wheel-check reproduce efficiency report smoke clean
 
 $(BIN)/.installed: settings.ini setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,7 +42,12 @@ nbtest: install
 pytest: install
 	$(BIN)/pytest -q tests
 
-test: check-export nbtest pytest
+# the wheel, installed without extras into a fresh venv and used from outside the checkout (tools/wheel_check.sh):
+# the README's API example, prepare() for every registered method, hifi-nb reproduce --profile smoke --limit 1
+wheel-check:
+	PYTHON=$(PYTHON) bash tools/wheel_check.sh
+
+test: check-export nbtest pytest wheel-check
 
 smoke: install
 	$(BIN)/hifi-nb reproduce --profile smoke

@@ -178,7 +178,8 @@ def papermill_missing() -> str | None:
         return ("the per-run notebook glue_run.ipynb is neither in the installed package (hifi_nb/experiments/) "
                 "nor in a checkout (nbs/experiments/)")
     missing = [m for m in ("papermill", "ipykernel") if importlib.util.find_spec(m) is None]
-    return f"{' and '.join(missing)} not installed (pip install {' '.join(missing)})" if missing else None
+    if not missing: return None
+    return f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed (pip install {' '.join(missing)})"
 
 def resolve_executor(executor: str = "auto") -> tuple[str, str]:
     """`(executor, why)`: the executor a grid uses and a sentence saying why. `auto` is `papermill` where it can
@@ -191,7 +192,7 @@ def resolve_executor(executor: str = "auto") -> tuple[str, str]:
     if executor == "papermill":
         err = FileNotFoundError if run_notebook_path() is None else ModuleNotFoundError
         raise err(f"executor 'papermill' cannot run: {missing}; use --executor inprocess")
-    return "inprocess", f"papermill cannot run here ({missing}), so each run calls hifi_nb.train.run in this process"
+    return "inprocess", f"papermill cannot run here because {missing}; each run calls hifi_nb.train.run in this process"
 
 def default_data_env():
     "Point HIFI_GLUE_DIR / HIFI_SAM_DIR at `../shared/...` beside the checkout when they are unset."
