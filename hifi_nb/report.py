@@ -15,19 +15,22 @@ import pandas as pd
 from .data import get_task
 from .train import atomic_write_text
 
-MAIN_METHODS = ("full", "bitfit", "lora", "hifi", "random_heads", "sam", "random_mask")
+MAIN_METHODS = ("full", "bitfit", "lora", "adapter", "hifi", "random_heads", "sam", "random_mask")
 TABLE_COLUMNS = ["method", "task", "metric", "mean", "std", "n_seeds", "trainable_pct"]
 
 class ReportError(ValueError):
     "The report's inputs are missing or do not match its profile: nothing was written."
 
 # %% auto #0
-__all__ = ['MAIN_METHODS', 'TABLE_COLUMNS', 'SKIP_DIRS', 'SPARSE_METHODS', 'VARIANT_GROUPS', 'MAIN_GROUP', 'ReportError',
-           'record_files', 'load_records', 'main_table', 'expected_cells', 'pm', 'md_table', 'main_markdown',
-           'stability_table', 'variant_table', 'sweep_table', 'long_markdown', 'quality_targets', 'targets_markdown',
-           'one_class_runs', 'one_class_markdown', 'gap_table', 'gap_markdown', 'jaccard', 'head_overlap',
-           'task_overlap', 'overlap_markdown', 'plot_heads', 'plot_run', 'fig_heads', 'fig_convergence', 'fig_sweep',
-           'fig_seed_spread', 'fig_lr_sweep', 'splice_readme', 'variant_seeds', 'build_report', 'check_records']
+__all__ = ['MAIN_METHODS', 'TABLE_COLUMNS', 'SKIP_DIRS', 'SPARSE_METHODS', 'CLAIMS', 'CLAIM_COLUMNS', 'TABLE1_TASKS',
+           'TABLE1_METHODS', 'SAM_TABLE1', 'TABLE1_LABELS', 'TABLE1_NAMES', 'VARIANT_GROUPS', 'MAIN_GROUP',
+           'ReportError', 'record_files', 'load_records', 'main_table', 'expected_cells', 'pm', 'md_table',
+           'main_markdown', 'stability_table', 'variant_table', 'sweep_table', 'long_markdown', 'quality_targets',
+           'targets_markdown', 'one_class_runs', 'one_class_markdown', 'gap_table', 'gap_markdown', 'verdict',
+           'paired_diffs', 'claims_table', 'claims_markdown', 'table1_view', 'table1_markdown', 'jaccard',
+           'head_overlap', 'task_overlap', 'overlap_markdown', 'plot_heads', 'plot_run', 'fig_heads', 'fig_convergence',
+           'fig_sweep', 'fig_seed_spread', 'fig_lr_sweep', 'splice_readme', 'variant_seeds', 'build_report',
+           'check_records']
 
 # %% ../nbs/07_report.ipynb #fbf072c5
 SKIP_DIRS = ("tmp", "stale", "broken", "locks")      # half-written, superseded, unreadable records; claims
@@ -38,7 +41,8 @@ def record_files(runs_dir: str | Path) -> list[Path]:
     return [p for p in sorted(root.rglob("*.json")) if not set(p.relative_to(root).parts[:-1]) & set(SKIP_DIRS)]
 
 def load_records(runs_dir: str | Path) -> pd.DataFrame:
-    "One row per record file under `runs_dir` (recursively): task, method, name, group, seed, status, main, ..."
+    """One row per record file under `runs_dir` (recursively): task, method, name, group, seed, status, main, ...;
+    `collapsed` is the record's `extra["collapsed"]` (its classifier answered one class on the reported split)."""
     rows = []
     for p in record_files(runs_dir):
         try: d = json.loads(p.read_text(encoding="utf-8"))
@@ -49,10 +53,11 @@ def load_records(runs_dir: str | Path) -> pd.DataFrame:
                          group=d.get("group", "main"), seed=d.get("seed"), status=d.get("status", "ok"),
                          main=d.get("main"), val_main=(d.get("val_metrics") or {}).get("main"),
                          top_class_share=(d.get("metrics") or {}).get("top_class_share"),
+                         collapsed=bool((d.get("extra") or {}).get("collapsed")),
                          trainable_pct=d.get("trainable_pct"), seconds=d.get("seconds"),
                          peak_mem_mb=d.get("peak_mem_mb"), k=cfg.get("k"), density=cfg.get("density"), lr=cfg.get("lr"),
                          selection=d.get("selection"), extra=d.get("extra") or {}, path=str(p)))
-    cols = ["task", "method", "name", "group", "seed", "status", "main", "val_main", "top_class_share", "trainable_pct", "seconds",
+    cols = ["task", "method", "name", "group", "seed", "status", "main", "val_main", "top_class_share", "collapsed", "trainable_pct", "seconds",
             "peak_mem_mb", "k", "density", "lr", "selection", "extra", "path"]
     return pd.DataFrame(rows, columns=cols)
 
@@ -170,7 +175,7 @@ def long_markdown(t: pd.DataFrame, row: str, title: str, n_seeds: int, rows=None
             + md_table([row] + [k.upper() for k in tasks], body) + "\n")
 
 # %% ../nbs/07_report.ipynb #b9d2e6a1
-SPARSE_METHODS = ("bitfit", "lora", "hifi", "random_heads", "sam", "random_mask")
+SPARSE_METHODS = ("bitfit", "lora", "adapter", "hifi", "random_heads", "sam", "random_mask")
 
 def quality_targets(table: pd.DataFrame, full: str = "full") -> pd.DataFrame:
     """The quality targets measured on a `main_table`: one row per check with columns `check, value, target,
@@ -213,13 +218,17 @@ def targets_markdown(q: pd.DataFrame) -> str:
 
 def _ok(df: pd.DataFrame, groups=("main",)) -> pd.DataFrame: return df[df.group.isin(groups) & (df.status == "ok")]
 
+def _collapsed(d: pd.DataFrame) -> pd.Series:
+    "Rows whose record flags `extra[\"collapsed\"]` (False where the frame has no such column)."
+    return d["collapsed"].fillna(False).astype(bool) if "collapsed" in d else pd.Series(False, index=d.index)
+
 def one_class_runs(df: pd.DataFrame, threshold: float = 0.99, groups=("main",)) -> pd.DataFrame:
     """Finished runs of `groups` (default: the main table) whose classifier gave (almost) every example of the
     reported split the same class (`metrics["top_class_share"] >= threshold`): columns
     `group, name, task, seed, main, top_class_share`."""
     cols = ["group", "name", "task", "seed", "main", "top_class_share"]
     d = _ok(df, groups)
-    d = d[pd.to_numeric(d.top_class_share, errors="coerce") >= threshold]
+    d = d[(pd.to_numeric(d.top_class_share, errors="coerce") >= threshold) | _collapsed(d)]
     return d[cols].sort_values(["task", "name", "seed"]).reset_index(drop=True)
 
 def one_class_markdown(df: pd.DataFrame, threshold: float = 0.99, groups=("main",)) -> str:
@@ -229,7 +238,7 @@ def one_class_markdown(df: pd.DataFrame, threshold: float = 0.99, groups=("main"
     parts = ["main-table" if g == "main" else g.replace("_", "-") for g in groups]
     which = "main" if parts == ["main-table"] else ", ".join(parts[:-1]) + " and " + parts[-1]
     ok = ok[[not get_task(t).is_regression for t in ok.task]]          # a regression has no classes to collapse to
-    d = ok[ok.top_class_share.notna()]
+    d = ok[ok.top_class_share.notna() | _collapsed(ok)]
     head = (f"## One-class runs\n\nRuns that gave at least {threshold:.0%} of the reported split's examples the same "
             "class: a collapsed classifier, whose score is the majority-class baseline. Counted over the "
             f"{len(d)} of {len(ok)} finished {which} classification runs whose record has the share"
@@ -271,6 +280,182 @@ def gap_markdown(table: pd.DataFrame, ref: str = "full") -> str:
     return (f"## Gap to {ref} fine-tuning (points ×100)\n\nEach method's mean minus {ref} fine-tuning's, task by task; "
             f"`≥ {ref}` counts the tasks where the method is at least as good.\n\n"
             + md_table(["method"] + [k.upper() for k in tasks] + ["mean gap", f"≥ {ref}"], rows) + "\n")
+
+# %% ../nbs/07_report.ipynb #2418f23b
+CLAIMS = (                                  # (method, reference, op, threshold): "method − reference op threshold"
+    ("hifi", "random_heads", ">", 0.0),
+    ("hifi", "full", ">=", -1.0),
+    ("sam", "full", ">=", -1.0),
+    ("sam", "random_mask", ">", 0.0),
+)
+CLAIM_COLUMNS = ["claim", "task", "mean_diff", "ci_low", "ci_high", "n_pairs", "verdict", "method", "reference", "target"]
+_OPS = {">": "> ", ">=": ">= ", "<": "< "}
+
+def verdict(ci_low: float, ci_high: float, op: str, thr: float) -> str:
+    """`supported` when the interval `[ci_low, ci_high]` lies inside the claim's region `diff op thr`,
+    `contradicted` when it lies wholly outside it, else (or with no interval) `unresolved`. For `<` (the
+    stability claims) an interval touching `thr` decides nothing either way: contradicted needs `ci_low > thr`."""
+    if ci_low is None or ci_high is None or np.isnan(ci_low) or np.isnan(ci_high): return "unresolved"
+    inside, outside = {">": (ci_low > thr, ci_high <= thr), ">=": (ci_low >= thr, ci_high < thr),
+                       "<": (ci_high < thr, ci_low > thr)}[op]
+    return "supported" if inside else "contradicted" if outside else "unresolved"
+
+def _scores(df: pd.DataFrame, group: str = "main") -> pd.DataFrame:
+    "Finished runs' scores ×100 as a (name, task, seed) series; a duplicated run counts once (its mean)."
+    d = df[(df.group == group) & (df.status == "ok") & df["main"].notna() & df.seed.notna()]
+    return (100 * d.assign(seed=d.seed.astype(int)).groupby(["name", "task", "seed"])["main"].mean())
+
+def paired_diffs(df: pd.DataFrame, a: str, b: str, group: str = "main") -> pd.DataFrame:
+    """The runs of grid labels `a` and `b` (finished, `group`) matched by task and seed: columns
+    `task, seed, a, b, diff` (scores ×100, `diff = a − b`). Unpaired, failed and diverged runs are left out."""
+    s = _scores(df, group)
+    x = s.xs(a, level="name") if a in s.index.get_level_values("name") else pd.Series(dtype=float)
+    y = s.xs(b, level="name") if b in s.index.get_level_values("name") else pd.Series(dtype=float)
+    p = pd.concat({"a": x, "b": y}, axis=1, join="inner")
+    p = p.reset_index() if len(p) else pd.DataFrame(columns=["task", "seed", "a", "b"])
+    p["diff"] = p["a"] - p["b"]
+    return p[["task", "seed", "a", "b", "diff"]]
+
+def _boot_stat(groups: list[tuple[np.ndarray, ...]], stat, n_boot: int, rng) -> tuple[float, np.ndarray]:
+    "Point value and bootstrap replicates of the mean over tasks of `stat(*arrays)`, resampling rows within each task."
+    point = np.mean([stat(*g) for g in groups])
+    reps = np.zeros(n_boot)
+    for g in groups:
+        idx = rng.integers(0, len(g[0]), (n_boot, len(g[0])))
+        reps += stat(*(x[idx] for x in g))
+    return round(float(point), 9), (reps / len(groups)).round(9)     # below 1e-9 points is float noise (a tie is a tie)
+
+_mean = lambda d: d.mean(axis=-1)
+_std_diff = lambda x, y: x.std(axis=-1, ddof=1) - y.std(axis=-1, ddof=1)
+
+def _claim_rows(per_task: dict, stat, claim: str, a: str, b: str, op: str, thr: float, n_boot: int, seed: int, tasks) -> list[dict]:
+    rows, usable = [], []
+    base = dict(claim=claim, method=a, reference=b, target=f"{_OPS[op]}{thr:g}")
+    for i, task in enumerate(tasks):
+        g = per_task.get(task)
+        n = 0 if g is None else len(g[0])
+        if n >= 2:
+            usable.append(g)
+            point, reps = _boot_stat([g], stat, n_boot, np.random.default_rng([seed, i]))
+            lo, hi = np.percentile(reps, [2.5, 97.5])
+        else: point, lo, hi = (float(stat(*g)) if n == 1 and stat is _mean else np.nan), np.nan, np.nan
+        rows.append(dict(base, task=task, mean_diff=point, ci_low=lo, ci_high=hi, n_pairs=n, verdict=verdict(lo, hi, op, thr)))
+    if usable:
+        point, reps = _boot_stat(usable, stat, n_boot, np.random.default_rng([seed, len(tasks)]))
+        lo, hi = np.percentile(reps, [2.5, 97.5])
+    else: point, lo, hi = np.nan, np.nan, np.nan
+    rows.append(dict(base, task="avg", mean_diff=point, ci_low=lo, ci_high=hi, n_pairs=sum(len(g[0]) for g in usable),
+                     verdict=verdict(lo, hi, op, thr)))
+    return rows
+
+def claims_table(df: pd.DataFrame, tasks=None, claims=CLAIMS, stability=SPARSE_METHODS, ref: str = "full",
+                 n_boot: int = 10_000, seed: int = 0, group: str = "main") -> pd.DataFrame:
+    """Every claim per task and averaged over tasks (`task="avg"`): columns `CLAIM_COLUMNS`. The score claims
+    are `method − reference op threshold` on paired runs (`paired_diffs`); the stability claims
+    `std(m) − std(ref) < 0` for each method in `stability` on the seeds both finished. 95% percentile
+    bootstrap over seeds within each task (`n_boot` resamples, generator seeded with `seed`). Grid labels
+    `method@model` are compared within each model."""
+    s = _scores(df, group)
+    names = set(s.index.get_level_values("name"))
+    tasks = list(tasks) if tasks is not None else list(dict.fromkeys(df[df.group == group].task))
+    models = sorted({n.partition("@")[2] for n in names}) or [""]
+    rows = []
+    for model in models:
+        lab = lambda m: f"{m}@{model}" if model else m
+        for a, b, op, thr in claims:
+            p = paired_diffs(df, lab(a), lab(b), group)
+            per = {t: (g["diff"].to_numpy(float),) for t, g in p.groupby("task")}
+            rows += _claim_rows(per, _mean, f"{lab(a)} - {lab(b)} {_OPS[op]}{thr:g}", lab(a), lab(b), op, thr, n_boot, seed, tasks)
+        for m in stability:
+            p = paired_diffs(df, lab(m), lab(ref), group)
+            per = {t: (g["a"].to_numpy(float), g["b"].to_numpy(float)) for t, g in p.groupby("task")}
+            rows += _claim_rows(per, _std_diff, f"std({lab(m)}) - std({lab(ref)}) < 0", lab(m), lab(ref), "<", 0.0,
+                                n_boot, seed, tasks)
+    out = pd.DataFrame(rows, columns=CLAIM_COLUMNS)
+    out["n_pairs"] = out["n_pairs"].astype(int)
+    return out
+
+def claims_markdown(c: pd.DataFrame) -> str:
+    """The claims as markdown: the averaged verdicts first (difference, 95% CI, pairs), then the claims task by
+    task (`mean [low, high]` and a verdict mark: ✓ supported, ✗ contradicted, ? unresolved)."""
+    if c.empty: return "## Claims (paired, 95% bootstrap CI)\n\nNo claims measurable yet.\n"
+    f = lambda x: "–" if pd.isna(x) else f"{x:+.2f}"
+    ci = lambda r: "–" if pd.isna(r.ci_low) else f"[{r.ci_low:+.2f}, {r.ci_high:+.2f}]"
+    avg = c[c.task == "avg"]
+    top = md_table(["claim", "mean diff", "95% CI", "pairs", "verdict"],
+                   [[r.claim, f(r.mean_diff), ci(r), r.n_pairs, f"**{r.verdict}**"] for r in avg.itertuples()])
+    mark = {"supported": "✓", "contradicted": "✗", "unresolved": "?"}
+    tasks = [t for t in dict.fromkeys(c.task) if t != "avg"]
+    cells = {(r.claim, r.task): r for r in c.itertuples()}
+    body = [[k] + [("–" if cells[(k, t)].n_pairs == 0 else f"{f(cells[(k, t)].mean_diff)} {ci(cells[(k, t)])} "
+                    f"{mark[cells[(k, t)].verdict]} ({cells[(k, t)].n_pairs})") for t in tasks]
+            for k in dict.fromkeys(c.claim)]
+    return ("## Claims (paired, 95% bootstrap CI)\n\nPoints ×100. A difference is over runs of the same task and "
+            "seed, both finished; the averaged row is the mean over tasks of the per-task mean differences (for "
+            "stability: of the std differences), its interval a bootstrap over seeds within each task. Supported = "
+            "the whole interval inside the claim's region, contradicted = wholly outside (for stability: `ci_low > 0`; a "
+            "zero end comes from resamples of a single seed and decides nothing), else unresolved.\n\n"
+            + top + "\n\nTask by task (mean [95% CI] verdict (pairs)):\n\n" + md_table(["claim"] + [t.upper() for t in tasks], body) + "\n")
+
+# %% ../nbs/07_report.ipynb #214f2ee1
+TABLE1_TASKS = ("cola", "stsb", "mrpc", "rte", "cb", "copa", "wsc")
+TABLE1_METHODS = ("full", "random_mask", "bitfit", "lora", "adapter", "sam")
+SAM_TABLE1 = {              # SAM paper Table 1, RoBERTa-base, 10 seeds: (mean, std) ×100, tasks as TABLE1_TASKS, then avg
+    "full":        [(58.36, 1.74), (89.80, 0.52), (89.55, 0.81), (76.03, 2.14), (88.93, 2.37), (67.70, 4.41), (53.10, 6.18), (74.78, 2.60)],
+    "random_mask": [(58.35, 1.05), (89.81, 0.11), (88.73, 0.80), (72.71, 3.23), (90.54, 3.39), (68.80, 2.64), (52.88, 5.97), (74.55, 2.46)],
+    "bitfit":      [(56.67, 1.45), (90.12, 0.14), (87.35, 0.58), (72.74, 2.47), (86.96, 3.20), (71.20, 3.79), (55.10, 5.39), (74.31, 2.43)],
+    "lora":        [(60.88, 1.48), (87.19, 0.51), (89.53, 0.62), (76.97, 1.92), (84.64, 3.76), (69.70, 2.83), (56.84, 4.52), (75.11, 2.24)],
+    "adapter":     [(62.11, 1.22), (90.05, 0.13), (89.29, 0.60), (76.93, 2.05), (87.32, 4.62), (69.50, 2.54), (57.02, 5.27), (76.03, 2.35)],
+    "sam":         [(60.89, 0.96), (90.59, 0.14), (88.84, 0.49), (76.79, 1.72), (88.93, 1.75), (74.30, 2.45), (59.52, 3.08), (77.12, 1.51)],
+}
+TABLE1_LABELS = {"cola": "CoLA", "stsb": "STS-B", "mrpc": "MRPC", "rte": "RTE", "cb": "CB", "copa": "COPA", "wsc": "WSC"}
+TABLE1_NAMES = {"full": "Full fine-tuning", "random_mask": "Random mask", "bitfit": "BitFit", "lora": "LoRA",
+                "adapter": "Adapter", "sam": "SAM"}
+
+def table1_view(table: pd.DataFrame, paper: dict = SAM_TABLE1, tasks=TABLE1_TASKS, methods=TABLE1_METHODS) -> pd.DataFrame:
+    """SAM's Table 1 layout from a `main_table`: two rows per method (`source` = `ours`, `paper`), columns
+    `<task>_mean, <task>_std` for `tasks` and `avg`, `n_seeds` (ours: the fewest over the tasks), and the
+    rank on avg among `methods` in ours and in the paper (`rank_ours`, `rank_paper`, `shift = rank_paper −
+    rank_ours`, on both rows). Our avg is over `tasks` only, and missing unless the method has all of them."""
+    cells = table[table.task != "avg"].set_index(["method", "task"])
+    rows = []
+    for m in methods:
+        r = dict(method=m, source="ours")
+        have = [(m, t) in cells.index for t in tasks]
+        for t, h in zip(tasks, have):
+            r[f"{t}_mean"], r[f"{t}_std"] = (cells.loc[(m, t), "mean"], cells.loc[(m, t), "std"]) if h else (np.nan, np.nan)
+        means, stds = [r[f"{t}_mean"] for t in tasks], [r[f"{t}_std"] for t in tasks]
+        r["avg_mean"] = float(np.mean(means)) if all(have) else np.nan
+        r["avg_std"] = float(np.mean(stds)) if all(have) and not np.isnan(stds).any() else np.nan
+        r["n_seeds"] = int(min(cells.loc[(m, t), "n_seeds"] for t, h in zip(tasks, have) if h)) if any(have) else 0
+        p = dict(method=m, source="paper", n_seeds=10)
+        for t, (mu, sd) in zip([*tasks, "avg"], paper[m]): p[f"{t}_mean"], p[f"{t}_std"] = mu, sd
+        rows += [r, p]
+    out = pd.DataFrame(rows)
+    for src in ("ours", "paper"):
+        s = out.source == src
+        out.loc[s, "rank"] = out.loc[s, "avg_mean"].rank(ascending=False, method="min")
+    rk = out.pivot(index="method", columns="source", values="rank")
+    out["rank_ours"] = out.method.map(rk["ours"]).astype("Int64")
+    out["rank_paper"] = out.method.map(rk["paper"]).astype("Int64")
+    out["shift"] = out["rank_paper"] - out["rank_ours"]
+    return out.drop(columns="rank")
+
+def table1_markdown(v: pd.DataFrame, tasks=TABLE1_TASKS) -> str:
+    "`table1_view` as markdown: our row and the paper's for each method, the fewest seeds behind a cell, the rank on avg."
+    f = lambda mu, sd: "–" if pd.isna(mu) else f"{mu:.2f}" + ("" if pd.isna(sd) else f"±{sd:.2f}")
+    rank = lambda x: "–" if pd.isna(x) else str(int(x))
+    head = ["method", "source", *[TABLE1_LABELS.get(t, t.upper()) for t in tasks], "avg", "seeds", "rank on avg", "shift"]
+    body = []
+    for r in v.itertuples():
+        d, ours = r._asdict(), r.source == "ours"
+        body.append([TABLE1_NAMES.get(r.method, r.method) if ours else "", r.source,
+                     *[f(d[f"{t}_mean"], d[f"{t}_std"]) for t in tasks], f(r.avg_mean, r.avg_std), r.n_seeds,
+                     rank(r.rank_ours if ours else r.rank_paper),
+                     ("–" if pd.isna(r.shift) else f"{int(r.shift):+d}" if r.shift else "0") if ours else ""])
+    return ("## SAM Table 1 view: ours vs the paper (RoBERTa-base)\n\nScores ×100, mean±std over seeds; `seeds` is "
+            "the fewest behind any of the row's cells. Avg over these seven tasks (ours: only when all seven are there); "
+            "rank among these six methods on avg (1 = best); shift = paper rank − our rank.\n\n" + md_table(head, body) + "\n")
 
 # %% ../nbs/07_report.ipynb #de8cb80e
 import itertools
@@ -459,8 +644,9 @@ def variant_seeds(df: pd.DataFrame, profile: str) -> tuple[list[int], int]:
 def build_report(runs_dir: str | Path, out: str | Path = "results", profile: str = "cpu", n_seeds: int | None = None,
                  tasks=None, readme: str | Path | None = None, check: bool = True) -> list[Path]:
     """Write every table (`<out>/tables`) and figure (`<out>/figures`) for the records in `runs_dir`; with
-    `readme`, also put the main table, the quality targets, the ablation and sweep tables and the key figures
-    between its result markers. First, with `check`, every record must belong to `profile` (`check_records`);
+    `readme`, also put the main table, the quality targets, the claims' verdicts (`claims_<profile>.csv/.md`),
+    SAM's Table 1 view (`table1_<profile>.csv/.md`, when the runs have any of its methods and tasks), the
+    ablation and sweep tables and the key figures between its result markers. First, with `check`, every record must belong to `profile` (`check_records`);
     without records, or with a README lacking markers, nothing is written (`ReportError`)."""
     matplotlib.use("Agg")
     if check: check_records(runs_dir, profile)                   # inputs first: nothing is written unless they pass
@@ -497,6 +683,15 @@ def build_report(runs_dir: str | Path, out: str | Path = "results", profile: str
         atomic_write_text(tables / f"targets_{profile}.csv", q.to_csv(index=False, float_format="%.4f"))
         md.append(targets_md := targets_markdown(q))
         targets_md = gap_md + "\n" + targets_md
+        claims = claims_table(df, tasks)                          # paired differences, bootstrap CIs, verdicts
+        atomic_write_text(tables / f"claims_{profile}.csv", claims.to_csv(index=False, float_format="%.4f"))
+        atomic_write_text(tables / f"claims_{profile}.md", claims_md := claims_markdown(claims))
+        md.append(claims_md); targets_md += "\n" + claims_md
+        if main.method.isin(TABLE1_METHODS).any() and main.task.isin(TABLE1_TASKS).any():   # SAM's Table 1 layout
+            t1 = table1_view(main)
+            atomic_write_text(tables / f"table1_{profile}.csv", t1.to_csv(index=False, float_format="%.4f"))
+            atomic_write_text(tables / f"table1_{profile}.md", t1_md := table1_markdown(t1))
+            md.append(t1_md); targets_md += "\n" + t1_md
         atomic_write_text(tables / f"one_class_{profile}.csv", one_class_runs(df, groups=all_groups).to_csv(index=False, float_format="%.4f"))
         md.append(oc_md := one_class_markdown(df, groups=all_groups))
         targets_md += "\n" + oc_md
