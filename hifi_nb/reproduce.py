@@ -18,21 +18,22 @@ from pathlib import Path
 from .train import RunRecord, failed_record, load_record, save_record
 
 # %% auto #0
-__all__ = ['MAIN_METHODS', 'CPU_COMMON', 'CPU_BUDGETS', 'CPU_TASKS', 'CPU_SEEDS', 'ABLATION_TASKS', 'HIFI_SELECTIONS',
-           'ABLATION_SEEDS', 'K_SWEEP', 'DENSITY_SWEEP', 'SMOKE_COMMON', 'PAPER_TASKS', 'SWEEP_LRS', 'LR_TIED',
-           'SWEEP_TASKS', 'SWEEP_BUDGET', 'PROFILES', 'PARAMETERS_MARK', 'NOTEBOOK_PARAMS', 'STATUS_MARK',
+__all__ = ['MAIN_METHODS', 'CPU_TASKS', 'CPU_SEEDS', 'CPU_SAM_BATCHES', 'CPU_COMMON', 'CPU_BUDGETS', 'ABLATION_TASKS',
+           'ABLATION_SEEDS', 'HIFI_ABLATIONS', 'HIFI_SELECTIONS', 'K_SWEEP', 'DENSITY_SWEEP', 'TRAIN_SIZES',
+           'VAL_SIZES', 'STEP_SECONDS', 'GROUPED_TOKENS', 'METHOD_COST', 'SMOKE_COMMON', 'PAPER_TASKS', 'SWEEP_LRS',
+           'LR_TIED', 'SWEEP_TASKS', 'SWEEP_BUDGET', 'PROFILES', 'PARAMETERS_MARK', 'NOTEBOOK_PARAMS', 'STATUS_MARK',
            'STATUS_CELL', 'RECORD_REQUIRED', 'LR_TOLERANCE', 'LR_RULE', 'SWEEPS', 'GRID_KEYS', 'NOT_SET', 'SET_KEYS',
-           'PATHS_NOTE', 'RunSpec', 'spec', 'cpu_profile', 'smoke_profile', 'paper_profile', 'sweep_profile',
-           'profile_runs', 'parse_shard', 'shard', 'select_runs', 'override', 'repo_root', 'run_notebook_path',
-           'papermill_missing', 'resolve_executor', 'default_data_env', 'execute_inprocess', 'tag_parameters',
-           'papermill_parameters', 'execute_papermill', 'epoch_status', 'add_status_cell', 'StatusLines', 'UserError',
-           'record_path', 'stale_params', 'record_state', 'retire_record', 'Claim', 'claim_run', 'open_grid',
-           'preflight', 'run_grid', 'choose_lrs', 'lrs_at_edge', 'write_lrs', 'hparams_dir', 'load_lrs', 'apply_lrs',
-           'ensure_lrs', 'sweep_failures', 'choose_and_write_lrs', 'resolve_path', 'set_folder', 'select_checked',
-           'main']
+           'PATHS_NOTE', 'RunSpec', 'spec', 'cpu_profile', 'estimate_seconds', 'smoke_profile', 'paper_profile',
+           'sweep_profile', 'profile_runs', 'parse_shard', 'shard', 'select_runs', 'override', 'repo_root',
+           'run_notebook_path', 'papermill_missing', 'resolve_executor', 'default_data_env', 'execute_inprocess',
+           'tag_parameters', 'papermill_parameters', 'execute_papermill', 'epoch_status', 'add_status_cell',
+           'StatusLines', 'UserError', 'record_path', 'stale_params', 'record_state', 'retire_record', 'Claim',
+           'claim_run', 'open_grid', 'preflight', 'run_grid', 'choose_lrs', 'lrs_at_edge', 'write_lrs', 'hparams_dir',
+           'load_lrs', 'apply_lrs', 'ensure_lrs', 'sweep_failures', 'choose_and_write_lrs', 'resolve_path',
+           'set_folder', 'select_checked', 'main']
 
 # %% ../nbs/06_reproduce.ipynb #1db5b2e5
-MAIN_METHODS = ("full", "bitfit", "lora", "hifi", "random_heads", "sam", "random_mask")
+MAIN_METHODS = ("full", "bitfit", "lora", "adapter", "hifi", "random_heads", "sam", "random_mask")
 
 @dataclass(frozen=True)
 class RunSpec:
@@ -57,35 +58,74 @@ def spec(task, method, seed, name=None, group="main", **params) -> RunSpec:
     return RunSpec(task, method, seed, name or method, group, tuple(sorted(params.items())))
 
 # %% ../nbs/06_reproduce.ipynb #6d5e2b78
+# The cpu study (v0.2): SAM's seven tasks on their full SAM-protocol training splits, plus SST-2 (a seeded
+# subsample of HiFi's GLUE task); eight methods; seed-major order.
+CPU_TASKS = ("cola", "stsb", "mrpc", "rte", "cb", "copa", "wsc", "sst2")
+CPU_SEEDS = tuple(range(5))
+CPU_SAM_BATCHES = 200      # SAM's gradient budget (x 16 examples); results/selection/sam_mask_stability.csv
 CPU_COMMON = dict(model="minilm-l6", protocol="sam", batch_size=16, max_length=128, n_score_examples=256,
-                  score_batch_size=16, logging_steps=20)
-CPU_BUDGETS = {   # per task: training examples and epochs (seeded subsample of the SAM-protocol train split)
-    "rte":  dict(max_train_samples=1000, epochs=3),
-    "mrpc": dict(max_train_samples=1500, epochs=3),
-    "stsb": dict(max_train_samples=2000, epochs=3),
-    "cola": dict(max_train_samples=3000, epochs=3),
-    "sst2": dict(max_train_samples=3000, epochs=3, max_eval_samples=1000),
+                  score_batch_size=16, sam_batches=CPU_SAM_BATCHES, sam_batch_size=16, logging_steps=50,
+                  train_sampling_strategy="group_by_length")   # batches of similar length: about half the tokens
+CPU_BUDGETS = {   # per task: epochs over the whole SAM-protocol training split (SST-2: an 8,000-example subsample)
+    "cola": dict(epochs=5),
+    "stsb": dict(epochs=4),
+    "mrpc": dict(epochs=4),
+    "rte":  dict(epochs=5),
+    "cb":   dict(epochs=15),
+    "copa": dict(epochs=20),
+    "wsc":  dict(epochs=15),
+    "sst2": dict(epochs=3, max_train_samples=8000, max_eval_samples=1000),
 }
-CPU_TASKS = ("rte", "mrpc", "stsb", "cola", "sst2")
-CPU_SEEDS = (0, 1, 2)
-ABLATION_TASKS = ("rte", "mrpc")
-HIFI_SELECTIONS = ("info_only", "corr_only", "bottom_k")
-ABLATION_SEEDS = (0, 1)
-K_SWEEP = (1, 6, 12)
-DENSITY_SWEEP = (0.001, 0.02, 0.05)
+ABLATION_TASKS = ("mrpc", "cola")          # tasks MiniLM learns (not RTE), cheap enough for 5 seeds
+ABLATION_SEEDS = tuple(range(5))
+HIFI_ABLATIONS = {                          # variant name -> run() settings (group "ablation", row "hifi_<name>")
+    "info_only": dict(selection="info_only"), "corr_only": dict(selection="corr_only"),
+    "bottom_k": dict(selection="bottom_k"), "damping0.5": dict(damping=0.5),
+    "per_example_rv": dict(correlation="per_example"), "normalized_nuclear": dict(info="normalized_nuclear"),
+}
+HIFI_SELECTIONS = tuple(HIFI_ABLATIONS)     # the ablation rows, in order
+K_SWEEP = (1, 6)                            # k = 3 is the main run
+DENSITY_SWEEP = (0.001, 0.02)               # 0.5 % is the main run
 
 def _cpu(task, method, seed, name=None, group="main", **kw):
     return spec(task, method, seed, name, group, **(CPU_COMMON | CPU_BUDGETS[task] | kw))
 
 def cpu_profile() -> list[RunSpec]:
-    "MiniLM, 5 tasks x 7 methods x 3 seeds (seed-major), then HiFi ablations and k / density sweeps (2 seeds)."
+    """MiniLM, 8 tasks x 8 methods x 5 seeds (seed-major: every task x method of a seed before the next seed),
+    then, on two tasks and 5 seeds, the HiFi ablations and the k / density sweeps."""
     runs = [_cpu(t, m, s) for s in CPU_SEEDS for t in CPU_TASKS for m in MAIN_METHODS]
     for s in ABLATION_SEEDS:
         for t in ABLATION_TASKS:
-            runs += [_cpu(t, "hifi", s, f"hifi_{sel}", "ablation", selection=sel) for sel in HIFI_SELECTIONS]
+            runs += [_cpu(t, "hifi", s, f"hifi_{n}", "ablation", **kw) for n, kw in HIFI_ABLATIONS.items()]
             runs += [_cpu(t, "hifi", s, f"hifi_k{k}", "k_sweep", k=k) for k in K_SWEEP]
             runs += [_cpu(t, "sam", s, f"sam_d{d:g}", "density_sweep", density=d) for d in DENSITY_SWEEP]
     return runs
+
+# Cost model for `--dry-run`: seconds per training step at batch 16 with full fine-tuning (one thread per
+# worker, two workers on this 2-core machine), measured from the v0.1 grid's records (cola, stsb, mrpc, rte,
+# sst2: median over 3 seeds) and, for cb / copa / wsc, scaled from RTE / CoLA by their mean tokenised length
+# until their learning-curve runs have measured them; the other methods' step costs relative to full are the
+# medians of the same records (adapter: LoRA's). SAM's gradients cost one full step per batch.
+TRAIN_SIZES = {"cola": 7695, "stsb": 5166, "mrpc": 3294, "rte": 2241, "cb": 225, "copa": 360, "wsc": 495, "sst2": 8000}
+VAL_SIZES = {"cola": 856, "stsb": 583, "mrpc": 374, "rte": 249, "cb": 25, "copa": 40, "wsc": 59, "sst2": 1000}
+STEP_SECONDS = {"cola": 0.53, "stsb": 1.24, "mrpc": 1.41, "rte": 2.39, "cb": 2.4, "copa": 0.6, "wsc": 1.0, "sst2": 0.77}
+# tokens actually computed with length-grouped batches / with random batches (padding included), measured
+# on each task's training split (the notebook's padding cell); copa / wsc / sst2 assumed like the others
+GROUPED_TOKENS = {"cola": 0.56, "stsb": 0.47, "mrpc": 0.72, "rte": 0.54, "cb": 0.66, "copa": 0.6, "wsc": 0.6, "sst2": 0.6}
+METHOD_COST = {"full": 1.0, "bitfit": 0.63, "lora": 0.68, "adapter": 0.68, "hifi": 0.68, "random_heads": 0.70,
+               "sam": 0.87, "random_mask": 0.90}
+
+def estimate_seconds(s: RunSpec) -> float:
+    "Estimated wall time of one run (training + one validation pass per epoch + SAM's gradients)."
+    p = dict(s.params)
+    step = STEP_SECONDS.get(s.task, 1.5)
+    if p.get("train_sampling_strategy") == "group_by_length":     # cost ~ tokens, plus a fixed part per step
+        step *= 0.15 + 0.85 * GROUPED_TOKENS.get(s.task, 0.6)
+    n = min(TRAIN_SIZES.get(s.task, 5000), p.get("max_train_samples") or 10**9)
+    steps = math.ceil(n / p.get("batch_size", 16)) * p.get("epochs", 3)
+    evals = p.get("epochs", 3) * math.ceil(min(VAL_SIZES.get(s.task, 500), p.get("max_eval_samples") or 10**9) / 16) * step / 3
+    grads = p.get("sam_batches", 600) * step if s.method == "sam" else 0.0
+    return steps * step * METHOD_COST.get(s.method, 1.0) + evals + grads
 
 # %% ../nbs/06_reproduce.ipynb #a287e8b6
 SMOKE_COMMON = dict(model="minilm-l6", protocol="sam", batch_size=16, max_length=64, max_train_samples=200,
@@ -98,7 +138,7 @@ def smoke_profile() -> list[RunSpec]:
 PAPER_TASKS = ("cola", "sst2", "mrpc", "qqp", "stsb", "mnli", "qnli", "rte", "cb", "copa", "wsc")
 
 def paper_profile() -> list[RunSpec]:
-    "bert-base-uncased and roberta-base, GLUE + CB/COPA/WSC, 7 methods, 10 seeds, SAM protocol (GPU)."
+    "bert-base-uncased and roberta-base, GLUE + CB/COPA/WSC, 8 methods, 10 seeds, SAM protocol (GPU)."
     runs = []
     for s in range(10):
         for model in ("roberta-base", "bert-base-uncased"):
@@ -111,6 +151,7 @@ def paper_profile() -> list[RunSpec]:
     return runs
 
 SWEEP_LRS = {"full": (5e-5, 1e-4, 2e-4), "bitfit": (1e-3, 3e-3, 1e-2, 3e-2), "lora": (5e-4, 1e-3, 2e-3, 5e-3, 1e-2),
+             "adapter": (3e-4, 1e-3, 3e-3, 1e-2),
              "hifi": (5e-4, 1e-3, 2e-3), "sam": (3e-4, 1e-3, 3e-3, 1e-2)}   # widened where the choice sat on an edge
 LR_TIED = {"random_heads": "hifi", "random_mask": "sam"}
 SWEEP_TASKS = ("mrpc", "stsb", "cola", "sst2")
@@ -902,15 +943,21 @@ def _grid(a, profile: str) -> int:
         elif a.dry_run: print(f"(learning rates: from the sweep, which runs first: {len(profile_runs(SWEEPS[profile]))} runs)")
     i, n = parse_shard(a.shard)
     if a.dry_run:
-        done = 0
+        done, todo_s, by_group = 0, 0.0, {}
         for s in runs:
             st, diff = record_state(record_path(a.out, folder, s), s)
             if st == "unreadable": st = "broken"                      # will be moved aside and rerun
             elif st is not None and diff: st = "stale"                # will be moved aside and rerun
             done += st == "ok"
-            print(f"{s.id:40s} {s.group:14s} {st or 'todo':8s} {json.dumps(dict(s.params))}")
+            est = estimate_seconds(s)
+            by_group[s.group] = by_group.get(s.group, 0.0) + est
+            if st != "ok": todo_s += est
+            print(f"{s.id:40s} {s.group:14s} {st or 'todo':8s} ~{est / 60:5.1f} min {json.dumps(dict(s.params))}")
         print(f"{len(runs)} runs ({done} done) in profile {profile}" + (f", shard {i}/{n}" if n > 1 else "")
               + (f" (folder {Path(a.out) / folder})" if folder != profile else ""))
+        total = sum(by_group.values())
+        print(f"estimated cost (one worker; --jobs 2 on this 2-core machine is about 1.7x faster): {total / 3600:.1f} h "
+              f"in all ({', '.join(f'{g} {v / 3600:.1f} h' for g, v in by_group.items())}); {todo_s / 3600:.1f} h still to run")
         return 0
     c = run_grid(runs, a.out, folder, a.executor, a.retry_failed)
     return _summary(runs, a.out, folder, folder, c)
