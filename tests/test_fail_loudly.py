@@ -256,7 +256,9 @@ def test_help_lists_set_keys_and_path_rule(capsys):
 
 
 def test_relative_out_is_the_checkouts_from_anywhere(tmp_path, monkeypatch, capsys):
-    "Run from another directory, --dry-run still sees the committed cpu records (one convention: the checkout)."
+    "Run from another directory, --out still means the checkout's results/runs (one convention), and nothing lands in the cwd."
     monkeypatch.chdir(tmp_path)
+    assert R.resolve_path("results/runs") == R.repo_root() / "results" / "runs"
     rc, out, _ = _main(capsys, "reproduce", "--profile", "cpu", "--dry-run")
-    assert rc == 0 and "141 runs (141 done) in profile cpu" in out
+    assert rc == 0 and f"{len(R.profile_runs('cpu'))} runs (" in out and "in profile cpu" in out
+    assert not any(tmp_path.iterdir())
