@@ -59,3 +59,14 @@ reproduce: install
 
 clean:
 	rm -rf $(VENV) _proc _docs .pytest_cache
+
+# GPU check (README, "GPUs and several processes"): `make gpu-bundle` here prepares gpu_bundle/ (ignored, 16 MiB);
+# `make gpu-check` on a machine with one GPU uses that machine's Python (the venv's if there is one) with the tree
+# on PYTHONPATH, and writes results/gpu/; without a GPU it stops at once with one line
+GPU_PYTHON ?= $(if $(wildcard $(BIN)/python),$(BIN)/python,python3)
+.PHONY: gpu-bundle gpu-check
+gpu-bundle: install
+	$(BIN)/python tools/gpu_bundle.py --out gpu_bundle
+
+gpu-check:
+	@PYTHONPATH=. $(GPU_PYTHON) tools/gpu_check.py --bundle gpu_bundle

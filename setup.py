@@ -59,7 +59,8 @@ setuptools.setup(
     package_data={c["lib_name"]: ["profiles/*.json", "experiments/*.ipynb"]},
     cmdclass={"build_py": build_py_with_run_notebook},
     install_requires=_split("requirements"),
-    extras_require={"dev": _split("dev_requirements"), "gpu": ["cupy-cuda12x"]},
+    # CuPy ships one wheel per CUDA major version: [gpu] for CUDA 12, [gpu-cuda13] for CUDA 13 (hifi_nb.heads.cupy_wheel)
+    extras_require={"dev": _split("dev_requirements"), "gpu": ["cupy-cuda12x"], "gpu-cuda13": ["cupy-cuda13x"]},
     entry_points={
         "console_scripts": [s.strip() for s in c.get("console_scripts", "").split() if s.strip()],
         "nbdev": [f"{c['lib_name']}={c['lib_name']}._modidx:d"],

@@ -29,9 +29,9 @@ import torch
 __all__ = ['SUMMARY_KEYS', 'MACHINE_KEYS', 'TARGETS', 'METHOD_NAMES', 'Timing', 'time_call', 'time_repeats', 'time_interleaved',
            'ratio', 'StampedBatches', 'prefix_costs', 'rss_bytes', 'peak_rss_bytes', 'reset_peak_rss', 'machine_info',
            'make_summary', 'target_table', 'markdown_table', 'write_json', 'path_bytes', 'study_plan', 'repo_root',
-           'resolve_out_dir', 'ensure_data_env', 'study_model', 'task_batches', 'pad_batch', 'model_inputs', 'to_numpy',
-           'from_numpy', 'forward_pass', 'prefix_timing', 'fit_sizes', 'measure_training', 'run_isolated', 'run_study',
-           'main']
+           'resolve_out_dir', 'ensure_data_env', 'study_model', 'task_batches', 'pad_batch', 'model_inputs',
+           'on_device', 'to_numpy', 'from_numpy', 'forward_pass', 'prefix_timing', 'fit_sizes', 'measure_training',
+           'run_isolated', 'run_study', 'main']
 
 # %% ../nbs/efficiency.ipynb #58545d6d
 def _sync():
@@ -358,9 +358,15 @@ def pad_batch(batch: dict, length: int, pad_id: int = 0) -> dict:
         out[k] = v
     return out
 
-def model_inputs(batch: dict) -> dict:
-    "The batch without its labels (what a forward pass for scoring or inference gets)."
-    return {k: v for k, v in batch.items() if k != "labels"}
+def model_inputs(batch: dict, model=None) -> dict:
+    "The batch without its labels (what a forward pass for scoring or inference gets), on `model`'s device if given."
+    out = {k: v for k, v in batch.items() if k != "labels"}
+    return on_device(out, model) if model is not None else out
+
+def on_device(batch: dict, model) -> dict:
+    "`batch`'s tensors moved to the device of `model`'s parameters."
+    dev = next(model.parameters()).device
+    return {k: (v.to(dev) if torch.is_tensor(v) else v) for k, v in batch.items()}
 
 def to_numpy(batches): return [{k: v.numpy() for k, v in b.items()} for b in batches]
 def from_numpy(batches): return [{k: torch.from_numpy(v) for k, v in b.items()} for b in batches]
@@ -370,7 +376,7 @@ def forward_pass(model, batches) -> int:
     model.eval(); n = 0
     with torch.no_grad():
         for b in batches:
-            model(**model_inputs(b)); n += len(b["input_ids"])
+            model(**model_inputs(b, model)); n += len(b["input_ids"])
     return n
 
 # %% ../nbs/efficiency.ipynb #deddb123
@@ -429,7 +435,7 @@ def measure_training(spec: dict) -> dict:
         b = batches[i % len(batches)]
         t = time.perf_counter()
         opt.zero_grad(set_to_none=True)
-        loss = model(**b).loss
+        loss = model(**on_device(b, model)).loss
         loss.backward()
         opt.step()
         dt = time.perf_counter() - t
@@ -446,7 +452,7 @@ def measure_training(spec: dict) -> dict:
     tensors = save_delta(model, ckpt / "delta")
     out["ckpt_bytes"] = path_bytes(ckpt / "delta")
     out["ckpt_tensor_bytes"] = path_bytes(tensors)
-    inputs = model_inputs(from_numpy([spec["latency_batch"]])[0])
+    inputs = model_inputs(from_numpy([spec["latency_batch"]])[0], model)
     model.eval()
     with torch.no_grad():   # before, then after: merge() may leave the unmerged model unusable (sparse methods)
         ref = model(**inputs).logits

@@ -21,8 +21,9 @@ from .graph import HeadScores, pagerank, layer_pagerank, ShapeMismatch, SELECTIO
 
 # %% auto #0
 __all__ = ['INFO_MEASURES', 'DEFAULT_RANK_TOL', 'BACKENDS', 'CORRELATIONS', 'info_from_spectrum', 'BackendUnavailable',
-           'NonFiniteHeadOutputs', 'resolve_backend', 'rv_from_cross', 'check_correlation', 'HeadStatistics',
-           'head_statistics', 'correlation_from_outputs', 'score_heads', 'reference_statistics', 'time_scoring']
+           'NonFiniteHeadOutputs', 'cupy_wheel', 'resolve_backend', 'rv_from_cross', 'check_correlation',
+           'HeadStatistics', 'head_statistics', 'correlation_from_outputs', 'score_heads', 'reference_statistics',
+           'time_scoring']
 
 # %% ../nbs/01_heads.ipynb #21320af9
 INFO_MEASURES = ("nuclear", "effective_rank", "numerical_rank", "normalized_nuclear")
@@ -56,8 +57,21 @@ def _model_device(model: nn.Module) -> torch.device:
     p = next(iter(model.parameters()), None)
     return p.device if p is not None else torch.device("cpu")
 
+def cupy_wheel() -> str:
+    "The CuPy wheel that matches this torch's CUDA major version: `cupy-cuda12x`, `cupy-cuda13x`, ..."
+    major = (torch.version.cuda or "12").split(".")[0]
+    return f"cupy-cuda{major}x"
+
+def _no_gpu_reason() -> str:
+    if torch.version.cuda is None:
+        return (f"this torch build ({torch.__version__}) has no CUDA support; install a CUDA build of torch "
+                "on a machine with an NVIDIA GPU")
+    return (f"torch {torch.__version__} (CUDA {torch.version.cuda}) sees no GPU: torch.cuda.is_available() is False "
+            "(no GPU, no driver, or CUDA_VISIBLE_DEVICES hides it)")
+
 def resolve_backend(backend: str = "auto", model: nn.Module | None = None) -> tuple[str, torch.device]:
-    "Check `backend` and return `(name, device)`: 'cpu', 'cuda' or 'cupy' and where the statistics run."
+    """Check `backend` and return `(name, device)`: 'cpu', 'cuda' or 'cupy' and where the statistics run.
+    A GPU backend asked for by name never falls back to the CPU: it is a `BackendUnavailable` naming what is missing."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
     if backend == "auto":
@@ -65,18 +79,26 @@ def resolve_backend(backend: str = "auto", model: nn.Module | None = None) -> tu
         return ("cuda", dev) if dev.type == "cuda" else ("cpu", torch.device("cpu"))
     if backend == "cpu": return "cpu", torch.device("cpu")
     if not torch.cuda.is_available():
-        raise BackendUnavailable(
-            f"backend {backend!r} needs a CUDA GPU, but torch.cuda.is_available() is False on this machine "
-            f"(torch {torch.__version__}); use backend='cpu' or backend='auto'")
+        raise BackendUnavailable(f"backend {backend!r} needs a CUDA GPU, but {_no_gpu_reason()}; "
+                                 "use backend='cpu' or backend='auto'")
     dev = _model_device(model) if model is not None else torch.device("cuda")
-    dev = dev if dev.type == "cuda" else torch.device("cuda")
+    dev = dev if dev.type == "cuda" else torch.device("cuda", torch.cuda.current_device())
     if backend == "cupy":
         try:
             import cupy
+        except ImportError as e:
+            raise BackendUnavailable(f"backend 'cupy' needs CuPy, which is not installed ({e}); `pip install "
+                                     f"{cupy_wheel()}` (the wheel for this torch's CUDA {torch.version.cuda}) or use "
+                                     "backend='cuda'") from e
+        try:
             if cupy.cuda.runtime.getDeviceCount() < 1: raise RuntimeError("no CUDA device visible to CuPy")
+            with cupy.cuda.Device(dev.index or 0): cupy.zeros(1).sum()      # a kernel really runs
         except Exception as e:
-            raise BackendUnavailable(f"backend 'cupy' needs CuPy with a working GPU ({type(e).__name__}: {e}); "
-                                     "`pip install cupy-cuda12x` or use backend='cuda' / 'auto'") from e
+            raise BackendUnavailable(
+                f"backend 'cupy': CuPy {getattr(cupy, '__version__', '?')} is installed but cannot use the GPU "
+                f"({type(e).__name__}: {e}); install the CuPy wheel that matches the CUDA driver (cupy-cuda12x for "
+                f"CUDA 12, cupy-cuda13x for CUDA 13; this torch is built for CUDA {torch.version.cuda}: "
+                f"{cupy_wheel()}) or use backend='cuda'") from e
     return backend, dev
 
 # %% ../nbs/01_heads.ipynb #0c7f2fd8
@@ -113,6 +135,16 @@ def _layer_gram_stats(x: torch.Tensor, mrow: torch.Tensor, mcol: torch.Tensor | 
 def _layer_gram_stats_cupy(x: torch.Tensor, mrow, mcol, n, H: int, dh: int, exact: bool = True):
     "CuPy twin of `_layer_gram_stats` (arrays shared with torch through DLPack)."
     import cupy as cp
+    with _cupy_device(x):
+        return _cupy_kernel(cp, x, mrow, mcol, n, H, dh, exact)
+
+def _cupy_device(t: torch.Tensor):
+    "CuPy's current device set to `t`'s GPU (its kernels run on the current device, not the array's)."
+    import contextlib
+    import cupy as cp
+    return cp.cuda.Device(t.device.index or 0) if t.device.type == "cuda" else contextlib.nullcontext()
+
+def _cupy_kernel(cp, x, mrow, mcol, n, H: int, dh: int, exact: bool):
     X, MR, N = cp.from_dlpack(x.contiguous()), cp.from_dlpack(mrow.contiguous()), cp.from_dlpack(n.contiguous())
     B, T, d = X.shape
     S = cp.matmul(MR, X)
@@ -148,7 +180,7 @@ def _eigvalsh(G: torch.Tensor, backend: str) -> torch.Tensor:
     global _POOL
     if backend == "cupy":
         import cupy as cp
-        return torch.from_dlpack(cp.linalg.eigvalsh(cp.from_dlpack(G.contiguous())))
+        with _cupy_device(G): return torch.from_dlpack(cp.linalg.eigvalsh(cp.from_dlpack(G.contiguous())))
     k = torch.get_num_threads()
     if G.device.type != "cpu" or k < 2 or G[..., 0, 0].numel() < 4 * k:
         return torch.linalg.eigvalsh(G)
@@ -197,8 +229,8 @@ def _prepare(batch: dict, device: torch.device):
     inputs = {k: (v.to(device) if torch.is_tensor(v) else v) for k, v in batch.items() if k in _MODEL_INPUTS}
     ref = inputs.get("input_ids", inputs.get("inputs_embeds"))
     shape = ref.shape[:-1] if "inputs_embeds" in inputs and "input_ids" not in inputs else ref.shape
-    mask = inputs.get("attention_mask")
-    mask = torch.ones(shape, dtype=torch.bool, device=device) if mask is None else mask.bool()
+    mask = batch.get("attention_mask")          # the caller's mask: `_Capture` moves it to where the statistics run
+    mask = torch.ones(shape, dtype=torch.bool) if mask is None else torch.as_tensor(mask).bool()
     return inputs, mask.reshape(-1, mask.shape[-1])
 
 class _Capture:

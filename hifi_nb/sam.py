@@ -48,7 +48,7 @@ def accumulate_gradients(model: nn.Module, batches, n_batches: int | None = None
     try:
         for p in params: p.requires_grad_(True)
         model.train(dropout)
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
             if seed is not None: torch.manual_seed(seed)
             for b in tqdm(batches[:n], desc="SAM gradients", disable=not progress):
                 loss = model(**{k: (v.to(dev) if torch.is_tensor(v) else v) for k, v in b.items()}).loss
@@ -78,8 +78,8 @@ def sam_scores(stats: GradStats, score: str = "grad_sq") -> dict[str, torch.Tens
 def top_indices(scores: torch.Tensor, n: int) -> torch.Tensor:
     "Sorted flat indices of the `n` largest entries of `scores`; ties go to the lower index."
     flat = scores.reshape(-1)
-    if n <= 0: return torch.zeros(0, dtype=torch.long)
-    if n >= flat.numel(): return torch.arange(flat.numel())
+    if n <= 0: return torch.zeros(0, dtype=torch.long, device=flat.device)
+    if n >= flat.numel(): return torch.arange(flat.numel(), device=flat.device)
     if not torch.isfinite(flat).all(): raise TuningError("scores contain NaN/inf; check the gradient accumulation")
     thr = torch.topk(flat, n, sorted=False).values.min()
     above = (flat > thr).nonzero().flatten()
@@ -97,7 +97,7 @@ def sam_mask(scores: dict[str, torch.Tensor], density: float = 0.005, scope: str
     out, start = {}, 0
     for k, v in scores.items():
         end = start + v.numel()
-        lo, hi = torch.searchsorted(sel, torch.tensor([start, end]))
+        lo, hi = torch.searchsorted(sel, torch.tensor([start, end], device=sel.device))
         out[k] = sel[lo:hi] - start
         start = end
     return out

@@ -274,7 +274,12 @@ def run(task: str, method: str, seed: int = 0, model: str = "minilm-l6", protoco
     unless `selection_seed` fixes the sample. The pre-trained pooler trains only with `train_pooler=True`
     (or for `full`). `max_train_samples` subsamples training data, `max_eval_samples` the validation
     split (model selection only; the reported split is never subsampled). `eval_test=False` skips the
-    reported split (learning-rate sweeps). Extra keyword arguments go to `TrainingArguments`."""
+    reported split (learning-rate sweeps). Extra keyword arguments go to `TrainingArguments`.
+
+    The model goes to the accelerator (`cuda:$LOCAL_RANK`, else mps, else the CPU) before selection, so
+    scoring and SAM gradients run there. Under `torchrun` / `accelerate launch` every rank selects, then rank
+    0's heads / SAM gradient sums are broadcast so all ranks train the same entries; `batch_size` is per
+    process; only rank 0 writes files (`save_record`, `save_delta`, head scores)."""
     from hifi_nb import tuning
     t0 = time.perf_counter()
     logging_steps = trainer_kwargs.pop("logging_steps", 10)
@@ -325,7 +330,7 @@ def run(task: str, method: str, seed: int = 0, model: str = "minilm-l6", protoco
             max_length=max_length)]
         ctx = _Ctx(net, score_batches, grad_batches, seed, k, selection, density, sam_score, sam_scope, info,
                    correlation, damping, adapter_size, progress)
-        mcfg = METHOD_CONFIG[method](ctx)
+        mcfg = _same_on_every_rank(METHOD_CONFIG[method](ctx))
         set_seed(seed)
         net = tuning.prepare(net, method, train_pooler=train_pooler, **mcfg)
         rep = tuning.trainable_report(net)
@@ -352,7 +357,11 @@ def run(task: str, method: str, seed: int = 0, model: str = "minilm-l6", protoco
             weight_decay=weight_decay, warmup_steps=warmup_ratio, lr_scheduler_type="linear", optim="adamw_torch",
             eval_strategy="epoch", save_strategy="no", logging_strategy="steps", logging_steps=logging_steps,
             metric_for_best_model="main", greater_is_better=True, seed=seed, data_seed=seed, report_to=[],
-            disable_tqdm=False, dataloader_num_workers=0, dataloader_pin_memory=False)
+            disable_tqdm=False, dataloader_num_workers=0, dataloader_pin_memory=False,
+            use_cpu=_device().type == "cpu",     # no accelerator: also what makes torchrun on CPUs data-parallel (gloo)
+            # the models' losses are per-batch means: scaling them by the process count (transformers' default for
+            # models that take loss kwargs) would double the gradients and the logged losses under 2-process DDP
+            average_tokens_across_devices=False)
         args = TrainingArguments(**(targs | trainer_kwargs))   # extra keyword arguments override
         best = BestTrainable("eval_main")
         trainer = Trainer(model=net, args=args, train_dataset=tokd["train"], eval_dataset=tokd["validation"],
@@ -381,10 +390,10 @@ def run(task: str, method: str, seed: int = 0, model: str = "minilm-l6", protoco
         share = m.get("top_class_share")
         if share is not None and share >= 0.99: rec.extra["collapsed"] = True    # (nearly) one class answered
         times["eval"] = time.perf_counter() - t3
-        if save_delta:
+        if save_delta and _is_main():
             tuning.save_delta(net, out / "delta")
             rec.extra["delta_path"] = str(out / "delta")
-        if scores is not None and output_dir and hasattr(scores, "save"):
+        if scores is not None and output_dir and hasattr(scores, "save") and _is_main():
             try: scores.save(out / "head_scores"); rec.extra["head_scores_path"] = str(out / "head_scores")
             except Exception: pass
     finally:
@@ -412,6 +421,36 @@ def _device() -> torch.device:
     if torch.cuda.is_available(): return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(): return torch.device("mps")
     return torch.device("cpu")
+
+def _is_main() -> bool:
+    "Rank 0 of a distributed run (or a single process): the one that writes files."
+    return int(os.environ.get("RANK", "0")) == 0
+
+def _distributed() -> bool:
+    """True under `torchrun` / `accelerate launch` with several processes; initialises the process group the
+    way the Trainer would (accelerate's `PartialState`: NCCL on GPUs, gloo on CPUs) so selection can sync."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1: return False
+    import torch.distributed as dist
+    if not dist.is_initialized():
+        from accelerate import PartialState
+        PartialState(cpu=_device().type == "cpu")
+    return dist.is_initialized() and dist.get_world_size() > 1
+
+def _same_on_every_rank(mcfg: dict) -> dict:
+    """Data-parallel training needs the same trainable structure on every rank: rank 0's head selection and
+    SAM gradient sums are broadcast (GPU scoring is not bit-reproducible across processes, and a rank with a
+    different mask would train different entries or hang the gradient all-reduce)."""
+    if not _distributed(): return mcfg
+    import torch.distributed as dist
+    if "heads" in mcfg:
+        obj = [mcfg["heads"]]
+        dist.broadcast_object_list(obj, src=0)
+        mcfg["heads"] = [tuple(map(int, h)) for h in obj[0]]
+    stats = mcfg.get("stats")
+    if stats is not None:
+        for d in (stats.sum, stats.sum_sq):
+            for name in sorted(d): dist.broadcast(d[name], src=0)
+    return mcfg
 
 def _cycled(ds, n: int, seed: int):
     "`n` examples of `ds`: shuffled with `seed`, then again with `seed + 1`, ... until there are enough."

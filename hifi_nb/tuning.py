@@ -487,11 +487,13 @@ def random_batches(model: nn.Module, n: int = 2, batch_size: int = 4, length: in
 
 def train_steps(model: nn.Module, batches: list[dict], steps: int = 3, lr: float = 1e-2, weight_decay: float = 0.1,
                 params=None) -> list[float]:
-    "`steps` AdamW steps (cycling through `batches`) on `params` (default: all of `model.parameters()`); losses."
+    """`steps` AdamW steps (cycling through `batches`, moved to the model's device) on `params` (default: all of
+    `model.parameters()`); losses."""
+    dev = next(model.parameters()).device
     opt = torch.optim.AdamW(list(model.parameters()) if params is None else list(params), lr=lr, weight_decay=weight_decay)
     model.train(); losses = []
     for i in range(steps):
-        loss = model(**batches[i % len(batches)]).loss
+        loss = model(**{k: (v.to(dev) if torch.is_tensor(v) else v) for k, v in batches[i % len(batches)].items()}).loss
         loss.backward(); opt.step(); opt.zero_grad(set_to_none=True)
         losses.append(loss.item())
     return losses
