@@ -68,7 +68,10 @@ def accumulate_gradients(model: nn.Module, batches, n_batches: int | None = None
 
 # %% ../nbs/04_sam.ipynb #8551c000
 def sam_scores(stats: GradStats, score: str = "grad_sq") -> dict[str, torch.Tensor]:
-    "Per-entry scores: `grad_sq` (Σg/N)², `grad_sum_abs` |Σg|, `fisher` Σ_b g_b² / N."
+    """Per-entry scores: `grad_sq` (Σg/N)², `grad_sum_abs` |Σg|, `fisher` Σ_b g_b² / N.
+
+    `grad_sq` and `grad_sum_abs` rank every entry identically (one is a monotone function of the other), so
+    they give the same mask; `fisher` is the real alternative (opposite-sign gradients do not cancel)."""
     if score not in SCORES: raise TuningError(f"score must be one of {SCORES}, got {score!r}")
     n = stats.n_batches
     if score == "grad_sq": return {k: (v / n) ** 2 for k, v in stats.sum.items()}

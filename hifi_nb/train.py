@@ -93,7 +93,9 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     tmpdir = path.parent / "tmp"
     tmpdir.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=tmpdir, prefix=path.name + ".", suffix=".tmp")
+    umask = os.umask(0); os.umask(umask)
     try:
+        os.fchmod(fd, 0o666 & ~umask)                  # mkstemp makes 0600; records are ordinary shared files
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text); f.flush(); os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -349,6 +351,9 @@ def run(task: str, method: str, seed: int = 0, model: str = "minilm-l6", protoco
 
         # training
         tokd = tokenize_task(dd, tok, t.name, max_length)
+        if "length" not in tokd["train"].column_names:      # for train_sampling_strategy="group_by_length":
+            tokd["train"] = tokd["train"].add_column(           # tokens per example, all choices counted
+                "length", [_n_tokens(x) for x in tokd["train"]["input_ids"]])
         if output_dir: out = Path(output_dir)
         else: tmp_out = tempfile.TemporaryDirectory(prefix="hifi_run_"); out = Path(tmp_out.name)
         targs = dict(
@@ -402,6 +407,10 @@ def run(task: str, method: str, seed: int = 0, model: str = "minilm-l6", protoco
         rec.seconds = time.perf_counter() - t0
         rec.peak_mem_mb, rec.extra["peak_mem_kind"] = peak_memory_mb()
     return rec
+
+def _n_tokens(ids) -> int:
+    "Tokens of one tokenised example: a list of ids, or one list per choice (multiple choice)."
+    return sum(_n_tokens(x) for x in ids) if ids and isinstance(ids[0], (list, tuple)) else len(ids)
 
 def _divergence(history: list[dict]) -> str | None:
     "Why a training log counts as diverged: a NaN/inf loss or gradient norm, or a loss 100x its first value."

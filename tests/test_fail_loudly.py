@@ -69,8 +69,9 @@ def test_failed_sweep_is_not_used_and_is_redone(tmp_path, fake, capsys):
     assert len(fake.done) == n + 1                                                    # every failed sweep run redone
     chosen = json.loads((tmp_path / "hparams" / "lr_cpu.json").read_text())["chosen"]
     assert set(chosen) == set(R.MAIN_METHODS)
-    rec = json.loads((out / "cpu" / "rte__full__0.json").read_text())
-    assert rec["config"]["lr"] == chosen["full"]
+    first = R.profile_runs("cpu")[0]                                                  # the grid's first run
+    rec = json.loads((out / "cpu" / f"{first.id}.json").read_text())
+    assert rec["config"]["lr"] == chosen[first.method]
     # a rate file written from a failed sweep counts as missing; without any rates the grid refuses
     (tmp_path / "hparams" / "lr_cpu.json").write_text(json.dumps({"chosen": {}}))
     assert R.load_lrs("cpu", tmp_path / "hparams") is None
