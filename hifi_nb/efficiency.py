@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import ctypes
 import gc
 import json
@@ -26,12 +27,13 @@ from typing import Callable, Iterable
 import torch
 
 # %% auto #0
-__all__ = ['SUMMARY_KEYS', 'MACHINE_KEYS', 'TARGETS', 'METHOD_NAMES', 'Timing', 'time_call', 'time_repeats', 'time_interleaved',
-           'ratio', 'StampedBatches', 'prefix_costs', 'rss_bytes', 'peak_rss_bytes', 'reset_peak_rss', 'machine_info',
-           'make_summary', 'target_table', 'markdown_table', 'write_json', 'path_bytes', 'study_plan', 'repo_root',
-           'resolve_out_dir', 'ensure_data_env', 'study_model', 'task_batches', 'pad_batch', 'model_inputs',
-           'on_device', 'to_numpy', 'from_numpy', 'forward_pass', 'prefix_timing', 'fit_sizes', 'measure_training',
-           'run_isolated', 'run_study', 'main']
+__all__ = ['SUMMARY_KEYS', 'MACHINE_KEYS', 'TARGETS', 'METHOD_NAMES', 'STEP_TARGETS', 'STEP_COLS', 'Timing', 'time_call',
+           'time_repeats', 'time_interleaved', 'ratio', 'StampedBatches', 'prefix_costs', 'rss_bytes', 'peak_rss_bytes',
+           'reset_peak_rss', 'machine_info', 'make_summary', 'target_table', 'markdown_table', 'write_json',
+           'path_bytes', 'study_plan', 'repo_root', 'resolve_out_dir', 'ensure_data_env', 'study_model', 'task_batches',
+           'pad_batch', 'model_inputs', 'on_device', 'to_numpy', 'from_numpy', 'forward_pass', 'prefix_timing',
+           'fit_sizes', 'measure_training', 'run_isolated', 'padding_share', 'matmul_peak_gflops', 'step_flops',
+           'step_times', 'step_study', 'step_targets', 'steps_markdown', 'run_study', 'main']
 
 # %% ../nbs/efficiency.ipynb #58545d6d
 def _sync():
@@ -266,7 +268,7 @@ def path_bytes(path) -> int:
     raise FileNotFoundError(f"{p} does not exist")
 
 # %% ../nbs/efficiency.ipynb #94addf1a
-METHOD_NAMES = ("full", "bitfit", "hifi", "random_heads", "sam", "random_mask", "lora")
+METHOD_NAMES = ("full", "bitfit", "hifi", "random_heads", "sam", "random_mask", "lora", "adapter")
 
 def study_plan(quick: bool = True, **overrides) -> dict:
     "Sizes, repeats and models of the study (`quick`: tiny and fast); `overrides` replace single entries."
@@ -280,7 +282,8 @@ def study_plan(quick: bool = True, **overrides) -> dict:
                     scaling=[dict(name="tiny-2x4x8", layers=2, heads=4, head_dim=8),
                              dict(name="tiny-3x4x16", layers=3, heads=4, head_dim=16)],
                     scaling_methods=["full", "hifi", "lora"], scaling_batch_size=4, scaling_steps=1,
-                    scaling_warmup=1, scaling_latency_repeats=1)
+                    scaling_warmup=1, scaling_latency_repeats=1,
+                    step_batch_sizes=[4, 8], step_repeats=2, step_threads=None, padding_tasks=["rte", "copa:sam"], padding_examples=64)
     else:
         plan = dict(common, isolate=True, threads=None, tiny=None, batch_size=32, max_length=128, sizes=[64, 128, 256, 512, 1024, 2048],
                     repeats=2, repeat_max=512, warmup=1, reference_max=512, breakdown_examples=256,
@@ -289,7 +292,10 @@ def study_plan(quick: bool = True, **overrides) -> dict:
                     scaling=[dict(name="bert-base shape", layers=12, heads=12, head_dim=64, intermediate=3072),
                              dict(name="bert-large shape", layers=24, heads=16, head_dim=64, intermediate=4096)],
                     scaling_methods=["full", "hifi", "lora"], scaling_batch_size=4, scaling_steps=2,
-                    scaling_warmup=1, scaling_latency_repeats=1)
+                    scaling_warmup=1, scaling_latency_repeats=1,
+                    step_batch_sizes=[16, 32], step_repeats=5, step_threads=1,
+                    padding_tasks=["rte:sam", "mrpc:sam", "stsb:sam", "cola:sam", "cb:sam", "copa:sam", "wsc:sam", "sst2"],
+                    padding_examples=100000)
     unknown = sorted(set(overrides) - set(plan))
     if unknown: raise KeyError(f"unknown plan entries {unknown}; known: {sorted(plan)}")
     plan.update(overrides)
@@ -480,6 +486,134 @@ def run_isolated(fn: Callable, *args, isolate: bool = True, **kwargs):
     if not isolate: return fn(*args, **kwargs)
     with ProcessPoolExecutor(max_workers=1, mp_context=_context()) as ex:
         return ex.submit(fn, *args, **kwargs).result()
+
+# %% ../nbs/efficiency.ipynb #b2684c3c
+def padding_share(lengths, batch_size: int, grouped: bool, seed: int = 0) -> float:
+    """Share of the token positions in padded batches that are padding, when batches of `batch_size` are
+    drawn at random (`grouped=False`) or by `transformers`' `LengthGroupedSampler` (`group_by_length`)."""
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+    lengths = [int(n) for n in lengths]
+    g = torch.Generator().manual_seed(seed)
+    order = (list(LengthGroupedSampler(batch_size, lengths=lengths, generator=g)) if grouped
+             else torch.randperm(len(lengths), generator=g).tolist())
+    real = padded = 0
+    for i in range(0, len(order), batch_size):
+        b = [lengths[j] for j in order[i:i + batch_size]]
+        real += sum(b); padded += max(b) * len(b)
+    return 1.0 - real / padded
+
+def matmul_peak_gflops(n: int = 1024, repeats: int = 5) -> float:
+    "This machine's fp32 matrix-product rate (GFLOP/s, best of `repeats` n×n products) at the current thread count."
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = min(time_call(lambda: a @ b)[0] for _ in range(repeats))
+    return 2 * n**3 / best / 1e9
+
+def step_flops(model, batch: dict) -> int:
+    "Floating-point operations of one forward + backward pass (PyTorch's `FlopCounterMode`, matrix products)."
+    from torch.utils.flop_counter import FlopCounterMode
+    model.train()
+    with FlopCounterMode(display=False) as fc: model(**on_device(batch, model)).loss.backward()
+    model.zero_grad(set_to_none=True)
+    return int(fc.get_total_flops())
+
+def step_times(models: dict, batches: list[dict], repeats: int = 5, warmup: int = 1, lr: float = 1e-4,
+               weight_decay: float = 0.01) -> dict[str, Timing]:
+    """One AdamW training step (zero_grad, forward, backward, step) of every model in `models`, timed
+    round-robin in this process (`time_interleaved`): each repeat runs every method once on the same batch,
+    so machine load hits all methods alike."""
+    opts = {k: torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay)
+            for k, m in models.items()}
+    def step(k, i=[0]):
+        m, opt = models[k], opts[k]
+        b = on_device(batches[i[0] % len(batches)], m)
+        m.train(); opt.zero_grad(set_to_none=True)
+        m(**b).loss.backward(); opt.step()
+    fns = {k: (lambda k=k: step(k)) for k in models}
+    return time_interleaved(fns, repeats=repeats, warmup=warmup)
+
+def step_study(plan: dict, heads=None, batch_sizes=(16, 32), repeats: int = 5, warmup: int = 1,
+               methods=None, threads: int | None = None) -> dict:
+    """Every method's training-step time at each batch size (`step_times`, in one process, round-robin),
+    its matrix-product FLOPs per step and achieved GFLOP/s against the fp32 matrix-product peak measured
+    in the same run, plus the padding share of random vs length-grouped batches per task. `heads`: HiFi's
+    selection (default: scored on one batch); `threads`: torch threads for the timings (None: as set)."""
+    from hifi_nb.data import load_task, tokenize_task
+    from hifi_nb.tuning import prepare
+    old_threads = torch.get_num_threads()
+    if threads: torch.set_num_threads(int(threads))
+    methods = list(methods or plan["methods"])
+    out = dict(threads=torch.get_num_threads(), repeats=repeats, warmup=warmup, methods=methods,
+               batch_sizes=list(batch_sizes), rows=[], padding=[], load_before=list(os.getloadavg()))
+    base, tok = study_model(plan)
+    for task in plan.get("padding_tasks", [plan["task"]]):     # "task" (GLUE files) or "task:sam" (SAM's splits)
+        name, _, protocol = task.partition(":")
+        ds = load_task(name, protocol=protocol or "glue")["train"]
+        n = min(len(ds), plan.get("padding_examples", 2048))
+        # multiple choice (COPA): an example counts as its longest choice
+        lens = [max(len(c) for c in x) if x and isinstance(x[0], list) else len(x)
+                for x in tokenize_task(ds.select(range(n)), tok, name, plan["max_length"])["input_ids"]]
+        for bsz in batch_sizes:
+            out["padding"].append(dict(task=task, batch_size=bsz, examples=n, random=padding_share(lens, bsz, False, plan["seed"]),
+                                       grouped=padding_share(lens, bsz, True, plan["seed"])))
+    out["peak_gflops_before"] = matmul_peak_gflops()
+    opts = {"full": {}, "bitfit": {}, "lora": {}, "adapter": {}, "random_heads": dict(k=plan["hifi_k"], seed=plan["seed"]),
+            "random_mask": dict(density=plan["density"], seed=plan["seed"])}
+    for bsz in batch_sizes:
+        batch = task_batches(tok, plan["task"], bsz, bsz, plan["max_length"], seed=plan["seed"] + 1, pad_to_max=True)[0]
+        if "hifi" in methods:
+            opts["hifi"] = (dict(heads=[list(h) for h in heads]) if heads is not None else
+                            dict(batches=[batch], k=plan["hifi_k"]))
+        if "sam" in methods: opts["sam"] = dict(density=plan["density"], batches=[batch], n_batches=1)
+        models = {}
+        for m in methods:
+            torch.manual_seed(plan["seed"])
+            models[m] = prepare(copy.deepcopy(base), m, **opts[m])
+        flops = {m: step_flops(models[m], batch) for m in methods}
+        t = step_times(models, [batch], repeats=repeats, warmup=warmup, lr=plan["lr"], weight_decay=plan["weight_decay"])
+        for m in methods:
+            out["rows"].append(dict(method=m, batch_size=bsz, step_s=t[m].median, spread=t[m].spread, times=t[m].times,
+                                    gflop=flops[m] / 1e9, gflops_per_s=flops[m] / 1e9 / t[m].median))
+        del models
+    out["peak_gflops_after"] = matmul_peak_gflops()
+    out["peak_gflops"] = max(out["peak_gflops_before"], out["peak_gflops_after"])
+    for r in out["rows"]:
+        by = {x["method"]: x for x in out["rows"] if x["batch_size"] == r["batch_size"]}
+        r["over_full"] = r["step_s"] / by["full"]["step_s"] if "full" in by else None
+        r["over_bitfit"] = r["step_s"] / by["bitfit"]["step_s"] if "bitfit" in by else None
+        r["over_lora"] = r["step_s"] / by["lora"]["step_s"] if "lora" in by else None
+        r["share_of_peak"] = r["gflops_per_s"] / out["peak_gflops"]
+    out["load_after"] = list(os.getloadavg())
+    torch.set_num_threads(old_threads)
+    return out
+
+# (method, baseline, bound): the issue's claims on step time, checked per batch size
+STEP_TARGETS = [("sam", "bitfit", 1.1), ("random_mask", "bitfit", 1.1), ("hifi", "lora", 1.0)]
+
+def step_targets(steps: dict) -> list[dict]:
+    "One row per claim of `STEP_TARGETS` and batch size: the step-time ratio from the same run, and whether it holds."
+    by = {(r["method"], r["batch_size"]): r for r in steps["rows"]}
+    return [dict(metric=f"{m}_step_over_{b}", batch_size=bs, value=by[(m, bs)]["step_s"] / by[(b, bs)]["step_s"],
+                 target=f"<= {bound}", met=bool(by[(m, bs)]["step_s"] / by[(b, bs)]["step_s"] <= bound))
+            for m, b, bound in STEP_TARGETS for bs in steps["batch_sizes"] if (m, bs) in by and (b, bs) in by]
+
+STEP_COLS = ["method", "batch_size", "step_s", "spread", "over_bitfit", "over_lora", "over_full", "gflop", "gflops_per_s", "share_of_peak"]
+
+def steps_markdown(steps: dict, plan: dict) -> str:
+    "The `step_study` record as markdown: one row per method and batch size, then the padding shares."
+    fmt = dict(step_s=".3f", spread=".2f", over_bitfit=".3f", over_lora=".3f", over_full=".3f", gflop=".1f",
+               gflops_per_s=".1f", share_of_peak=".2f")
+    return (f"# Training step per method ({plan['model']}, {plan['task']}, length {plan['max_length']} padded, "
+            f"{steps['threads']} thread(s), {steps['repeats']} round-robin repeats after {steps['warmup']} warm-up, "
+            f"medians; all methods in one process)\n\n"
+            f"fp32 matrix-product peak measured in this run: {steps['peak_gflops']:.1f} GFLOP/s (before "
+            f"{steps['peak_gflops_before']:.1f}, after {steps['peak_gflops_after']:.1f}); load average before "
+            f"{steps['load_before']}, after {steps['load_after']}. `gflop`: matrix-product work of one forward + "
+            f"backward (FlopCounterMode); `share_of_peak`: achieved GFLOP/s over that peak.\n\n"
+            + markdown_table(steps["rows"], STEP_COLS, fmt)
+            + "\n## Claims\n\n" + markdown_table(step_targets(steps), formats=dict(value=".3f"))
+            + "\n## Padding share of the token positions (training split, random vs length-grouped batches)\n\n"
+            + markdown_table(steps["padding"], formats=dict(random=".3f", grouped=".3f")))
 
 # %% ../nbs/efficiency.ipynb #753d8ffb
 def _tagged_copy(nb: Path, dst: Path) -> Path:

@@ -24,10 +24,10 @@ from .models import attention_layout, backbone_parameters, has_pooler, is_pooler
 
 # %% auto #0
 __all__ = ['SCOPES', 'METHODS', 'FORMAT', 'TuningError', 'UnknownMethod', 'DeltaMismatch', 'HeadSliceLinear', 'SparseValues',
-           'attach_sparse_values', 'floor_count', 'check_density', 'check_scope', 'mask_counts', 'random_mask_indices',
-           'TuningRecord', 'inner_model', 'base_fingerprint', 'TuningMethod', 'register', 'check_heads',
-           'matched_random_indices', 'BottleneckAdapter', 'prepare', 'trainable_report', 'random_batches',
-           'train_steps', 'save_delta', 'load_delta', 'merge']
+           'attach_sparse_values', 'SparseEntryLinear', 'SparseEntryEmbedding', 'attach_sparse_entries', 'floor_count',
+           'check_density', 'check_scope', 'mask_counts', 'random_mask_indices', 'TuningRecord', 'inner_model',
+           'base_fingerprint', 'TuningMethod', 'register', 'check_heads', 'matched_random_indices', 'BottleneckAdapter',
+           'prepare', 'trainable_report', 'random_batches', 'train_steps', 'save_delta', 'load_delta', 'merge']
 
 # %% ../nbs/03_tuning.ipynb #d4eb1f8f
 class TuningError(ValueError):
@@ -40,29 +40,41 @@ class DeltaMismatch(TuningError):
     "A delta checkpoint does not fit the base model it is loaded onto; the message names both."
 
 # %% ../nbs/03_tuning.ipynb #c37dd51a
+def _runs(index: torch.Tensor) -> list[tuple[int, int]]:
+    "Sorted unique indices as `[(start, stop), ...]` runs of consecutive values (a head's rows form one run)."
+    i = index.tolist()
+    cuts = [0] + [k for k in range(1, len(i)) if i[k] != i[k - 1] + 1] + [len(i)]
+    return [(i[a], i[b - 1] + 1) for a, b in zip(cuts[:-1], cuts[1:])]
+
 class _SliceLinearFn(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, weight, bias, part_w, part_b, index, dim: int):
-        w = weight.index_copy(dim, index, part_w)
+    def forward(ctx, x, weight, bias, part_w, part_b, index, dim: int, runs=None):
+        w = weight.index_copy(dim, index, part_w)   # one d_out×d_in copy: cheaper than any token-sized correction
         b = bias.index_copy(0, index, part_b) if (bias is not None and part_b is not None) else bias
-        ctx.save_for_backward(x, w, index)
+        # keep the frozen weight and the slice, not the copy: it is rebuilt in backward only where the input
+        # needs a gradient (not below the first tuned layer), so no d_out×d_in copy per layer waits for backward
+        ctx.save_for_backward(x, weight, part_w, index)
         ctx.dim, ctx.has_part_b = dim, part_b is not None
+        ctx.runs = runs if runs is not None else _runs(index)
         return F.linear(x, w, b)
 
     @staticmethod
     def backward(ctx, gy):
-        x, w, index = ctx.saved_tensors
+        x, weight, part_w, index = ctx.saved_tensors
         gx = gw = gb = None
         # under autocast gy may be in lower precision than x and w: compute in gy's dtype, return in theirs
         g2, x2 = gy.reshape(-1, gy.shape[-1]), x.reshape(-1, x.shape[-1]).to(gy.dtype)   # 2-D: plain GEMMs
-        if ctx.needs_input_grad[0]: gx = (g2 @ w.to(gy.dtype)).view(*gy.shape[:-1], w.shape[1]).to(x.dtype)
+        if ctx.needs_input_grad[0]:
+            w = weight.index_copy(ctx.dim, index, part_w)
+            gx = (g2 @ w.to(gy.dtype)).view(*gy.shape[:-1], w.shape[1]).to(x.dtype)
+        # the live rows (columns) come in runs, one per head: strided views of g (x) go straight into the
+        # GEMM, no gathered copy of the slice
         if ctx.dim == 0:
-            gsel = g2.index_select(1, index)
-            if ctx.needs_input_grad[3]: gw = (gsel.t() @ x2).to(w.dtype)
-            if ctx.has_part_b and ctx.needs_input_grad[4]: gb = gsel.sum(0).to(w.dtype)
+            if ctx.needs_input_grad[3]: gw = torch.cat([g2[:, a:b].t() @ x2 for a, b in ctx.runs]).to(weight.dtype)
+            if ctx.has_part_b and ctx.needs_input_grad[4]: gb = torch.cat([g2[:, a:b].sum(0) for a, b in ctx.runs]).to(weight.dtype)
         elif ctx.needs_input_grad[3]:
-            gw = (g2.t() @ x2.index_select(1, index)).to(w.dtype)
-        return gx, None, None, gw, gb, None, None
+            gw = torch.cat([g2.t() @ x2[:, a:b] for a, b in ctx.runs], dim=1).to(weight.dtype)
+        return gx, None, None, gw, gb, None, None, None
 
 class HeadSliceLinear(nn.Module):
     """A frozen `nn.Linear` (`self.base`) whose output rows (`dim=0`, with their bias entries) or input
@@ -75,13 +87,15 @@ class HeadSliceLinear(nn.Module):
         idx = torch.as_tensor(index, dtype=torch.long, device=base.weight.device).flatten()
         if idx.numel() == 0 or idx.unique().numel() != idx.numel(): raise ValueError("index must be non-empty and unique")
         self.register_buffer("index", idx.sort().values, persistent=False)
+        self._runs = _runs(self.index)
         self.weight_part = nn.Parameter(base.weight.detach().index_select(dim, self.index).clone())
         self.bias_part = (nn.Parameter(base.bias.detach().index_select(0, self.index).clone())
                           if dim == 0 and base.bias is not None else None)
         self.in_features, self.out_features = base.in_features, base.out_features
 
     def forward(self, x):
-        return _SliceLinearFn.apply(x, self.base.weight, self.base.bias, self.weight_part, self.bias_part, self.index, self.dim)
+        return _SliceLinearFn.apply(x, self.base.weight, self.base.bias, self.weight_part, self.bias_part, self.index, self.dim,
+                                    self._runs)
 
     @torch.no_grad()
     def merged(self) -> nn.Linear:
@@ -117,6 +131,154 @@ def attach_sparse_values(module: nn.Module, tensor_name: str, index) -> SparseVa
     parametrize.register_parametrization(module, tensor_name, sv)
     module.parametrizations[tensor_name].original.requires_grad_(False)
     return sv
+
+# %% ../nbs/03_tuning.ipynb #73b42ea7
+_GRAIN = 32768   # elements per gather block: PyTorch's parallel grain size, so with several threads each op stays on one
+
+def _entry_grads(g2: torch.Tensor, x2: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """`(g2ᵀ x2)[rows, cols]` without forming `g2ᵀ x2`: for every entry, the sum over tokens of
+    `g2[:, row] * x2[:, col]`, gathered in cache-sized blocks (T·nnz multiply-adds instead of T·d_out·d_in)."""
+    if g2.is_cuda: return (g2.index_select(1, rows) * x2.index_select(1, cols)).sum(0)
+    T, nnz = g2.shape[0], rows.numel()
+    out = torch.zeros(nnz, dtype=g2.dtype, device=g2.device)
+    block = _GRAIN * (4 if torch.get_num_threads() == 1 else 1)   # one thread: no parallel grain to stay under
+    ne = min(nnz, block)
+    tc = max(1, block // ne)
+    for e0 in range(0, nnz, ne):
+        r, c, acc = rows[e0:e0 + ne], cols[e0:e0 + ne], out[e0:e0 + ne]
+        for t0 in range(0, T, tc):
+            a = g2[t0:t0 + tc].index_select(1, r)
+            acc += a.mul_(x2[t0:t0 + tc].index_select(1, c)).sum(0)
+    return out
+
+class _SparseLinearFn(torch.autograd.Function):
+    "`x W'ᵀ + b` with `W'` = `weight` except `W'.flat[index] = values`; the backward forms only `values`' gradients."
+    @staticmethod
+    def forward(ctx, x, weight, bias, values, index, rows, cols):
+        w = weight.reshape(-1).index_put((index,), values.to(weight.dtype)).view_as(weight)
+        ctx.save_for_backward(x, weight, values, index, rows, cols)
+        ctx.has_bias = bias is not None
+        return F.linear(x, w, bias)
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, weight, values, index, rows, cols = ctx.saved_tensors
+        gx = gb = gv = None
+        g2 = gy.reshape(-1, gy.shape[-1])          # under autocast gy may be lower precision: compute in its dtype
+        if ctx.needs_input_grad[0]:                # W' rebuilt here (one d_out×d_in copy) instead of kept from forward
+            w = weight.reshape(-1).index_put((index,), values.to(weight.dtype)).view_as(weight)
+            gx = (g2 @ w.to(g2.dtype)).view(*gy.shape[:-1], w.shape[1]).to(x.dtype)
+        if ctx.has_bias and ctx.needs_input_grad[2]: gb = g2.sum(0)
+        if ctx.needs_input_grad[3]:
+            gv = _entry_grads(g2, x.reshape(-1, x.shape[-1]).to(g2.dtype), rows, cols).to(values.dtype)
+        return gx, None, gb, gv, None, None, None
+
+def _sparse_dict(**svs) -> nn.ModuleDict:
+    "`parametrizations.<tensor>.0.values`: the parameter names `parametrize` gave (old deltas load unchanged)."
+    return nn.ModuleDict({t: nn.ModuleList([sv]) for t, sv in svs.items() if sv is not None})
+
+def _with_values(t: torch.Tensor, sv) -> torch.Tensor:
+    return t if sv is None else t.reshape(-1).index_put((sv.index,), sv.values.to(t.dtype)).view_as(t)
+
+class SparseEntryLinear(nn.Module):
+    """An `nn.Linear` whose weight (and/or bias) entries at flat indices are trainable `values`
+    (`parametrizations.weight.0.values`); the rest of `weight` / `bias` stay frozen. The forward is one
+    `F.linear` on the weight with the values written in; the backward forms the values' gradients from
+    the tokens directly (`_entry_grads`), never the dense `gᵀx`."""
+    def __init__(self, base: nn.Linear, weight_index=None, bias_index=None):
+        super().__init__()
+        if not isinstance(base, nn.Linear): raise TypeError(f"SparseEntryLinear wraps an nn.Linear, got {type(base).__name__}")
+        if weight_index is None and bias_index is None: raise ValueError("give weight_index and/or bias_index")
+        if bias_index is not None and base.bias is None: raise ValueError("bias_index given but the layer has no bias")
+        base.requires_grad_(False)
+        self.weight, self.bias = base.weight, base.bias
+        self.in_features, self.out_features = base.in_features, base.out_features
+        self.parametrizations = _sparse_dict(
+            weight=None if weight_index is None else SparseValues(base.weight, weight_index),
+            bias=None if bias_index is None else SparseValues(base.bias, bias_index))
+        if weight_index is not None:
+            idx = self.parametrizations["weight"][0].index
+            self.register_buffer("rows", idx // self.in_features, persistent=False)
+            self.register_buffer("cols", idx % self.in_features, persistent=False)
+
+    def _sv(self, t): return self.parametrizations[t][0] if t in self.parametrizations else None
+
+    def forward(self, x):
+        bias = None if self.bias is None else _with_values(self.bias, self._sv("bias"))
+        sw = self._sv("weight")
+        if sw is None: return F.linear(x, self.weight, bias)
+        return _SparseLinearFn.apply(x, self.weight, bias, sw.values, sw.index, self.rows, self.cols)
+
+    @torch.no_grad()
+    def merged(self) -> nn.Linear:
+        "A plain `nn.Linear` with the values written in."
+        w = self.weight
+        lin = nn.Linear(self.in_features, self.out_features, bias=self.bias is not None, device=w.device, dtype=w.dtype)
+        lin.weight.copy_(_with_values(w, self._sv("weight")))
+        if lin.bias is not None: lin.bias.copy_(_with_values(self.bias, self._sv("bias")))
+        return lin
+
+    def extra_repr(self):
+        return ", ".join(f"{t}: {sv[0].index.numel()} of {getattr(self, t).numel()} entries" for t, sv in self.parametrizations.items())
+
+class SparseEntryEmbedding(nn.Module):
+    """An `nn.Embedding` whose weight entries at flat indices are trainable `values`. The forward looks up
+    the batch's distinct rows, writes in the values of those rows only and embeds from that small table,
+    so neither the forward nor the backward touches the rest of the (vocabulary-sized) weight."""
+    def __init__(self, base: nn.Embedding, weight_index):
+        super().__init__()
+        if not isinstance(base, nn.Embedding): raise TypeError(f"SparseEntryEmbedding wraps an nn.Embedding, got {type(base).__name__}")
+        if base.max_norm is not None or base.sparse: raise ValueError("SparseEntryEmbedding supports neither max_norm nor sparse=True")
+        base.requires_grad_(False)
+        self.weight, self.padding_idx, self.scale_grad_by_freq = base.weight, base.padding_idx, base.scale_grad_by_freq
+        self.num_embeddings, self.embedding_dim = base.num_embeddings, base.embedding_dim
+        self.parametrizations = _sparse_dict(weight=SparseValues(base.weight, weight_index))
+        idx = self.parametrizations["weight"][0].index
+        rows = idx // self.embedding_dim
+        self.register_buffer("cols", idx % self.embedding_dim, persistent=False)
+        self.register_buffer("rows", rows, persistent=False)
+        self.register_buffer("rowptr", torch.searchsorted(rows, torch.arange(self.num_embeddings + 1, device=rows.device)),
+                             persistent=False)
+
+    def forward(self, ids):
+        sv = self.parametrizations["weight"][0]
+        u, inv = torch.unique(ids, return_inverse=True)
+        start, count = self.rowptr[u], self.rowptr[u + 1] - self.rowptr[u]
+        pos = torch.repeat_interleave(torch.arange(u.numel(), device=u.device), count)       # row of the small table
+        first = torch.repeat_interleave(start - (torch.cumsum(count, 0) - count), count)
+        ent = first + torch.arange(pos.numel(), device=u.device)                             # entries in those rows
+        vals = sv.values.index_select(0, ent).to(self.weight.dtype)
+        if self.padding_idx is not None:   # nn.Embedding gives the padding row no gradient
+            vals = torch.where(self.rows.index_select(0, ent) == self.padding_idx, vals.detach(), vals)
+        table = self.weight.index_select(0, u).index_put((pos, self.cols.index_select(0, ent)), vals)
+        return F.embedding(inv, table, scale_grad_by_freq=self.scale_grad_by_freq)
+
+    @torch.no_grad()
+    def merged(self) -> nn.Embedding:
+        "A plain `nn.Embedding` with the values written in."
+        w = self.weight
+        emb = nn.Embedding(self.num_embeddings, self.embedding_dim, padding_idx=self.padding_idx,
+                           scale_grad_by_freq=self.scale_grad_by_freq, device=w.device, dtype=w.dtype)
+        emb.weight.copy_(_with_values(w, self.parametrizations["weight"][0]))
+        return emb
+
+    def extra_repr(self): return f"weight: {self.rows.numel()} of {self.weight.numel()} entries"
+
+def attach_sparse_entries(model: nn.Module, module_name: str, indices: dict) -> nn.Module:
+    """Make the entries at flat `indices[tensor]` of `model.<module_name>`'s tensors trainable and the rest
+    frozen: an `nn.Linear` becomes a `SparseEntryLinear`, an `nn.Embedding` a `SparseEntryEmbedding`, any
+    other module (LayerNorm: a few hundred entries) gets the `SparseValues` parametrization."""
+    mod = model.get_submodule(module_name)
+    if isinstance(mod, nn.Linear) and set(indices) <= {"weight", "bias"}:
+        new = SparseEntryLinear(mod, indices.get("weight"), indices.get("bias"))
+    elif isinstance(mod, nn.Embedding) and set(indices) == {"weight"}:
+        new = SparseEntryEmbedding(mod, indices["weight"])
+    else:
+        for t, idx in indices.items(): attach_sparse_values(mod, t, idx)
+        return mod
+    parent, _, attr = module_name.rpartition(".")
+    setattr(model.get_submodule(parent) if parent else model, attr, new)
+    return new
 
 # %% ../nbs/03_tuning.ipynb #aab9a599
 SCOPES = ("per_tensor", "global")
@@ -175,13 +337,20 @@ def inner_model(model: nn.Module) -> nn.Module:
     "The transformers model inside a peft wrapper (or the model itself)."
     return model.get_base_model() if hasattr(model, "get_base_model") and hasattr(model, "peft_config") else model
 
-def base_fingerprint(model: nn.Module) -> str:
-    "A cheap hash of the backbone weights (a strided sample of every tensor) to tell base models apart."
-    h = hashlib.sha1()
+def base_fingerprint(model: nn.Module, kind: str = "sha256") -> str:
+    """A hash of *every* backbone weight (`"sha256:<hex>"`), so a delta loads onto the same weights whatever
+    the model is called. `kind="sampled"` is the cheaper strided-sample hash of deltas saved before v0.2."""
+    if kind == "sampled":
+        h = hashlib.sha1()
+        for n, p in sorted(backbone_parameters(model).items()):
+            flat = p.detach().reshape(-1)
+            h.update(n.encode()); h.update(np.asarray(flat[:: max(1, flat.numel() // 512)].float().cpu()).tobytes())
+        return h.hexdigest()[:16]
+    h = hashlib.sha256()
     for n, p in sorted(backbone_parameters(model).items()):
-        flat = p.detach().reshape(-1)
-        h.update(n.encode()); h.update(np.asarray(flat[:: max(1, flat.numel() // 512)].float().cpu()).tobytes())
-    return h.hexdigest()[:16]
+        h.update(n.encode()); h.update(str(tuple(p.shape)).encode())
+        h.update(p.detach().float().contiguous().cpu().numpy().tobytes())
+    return "sha256:" + h.hexdigest()[:32]
 
 # %% ../nbs/03_tuning.ipynb #3cd158f5
 @dataclass
@@ -321,9 +490,11 @@ def _select_random_mask(model, layout, cfg):
     return sel, _nonempty(indices, "random_mask")
 
 def _apply_sparse(model, layout, sel, indices):
+    by_module: dict[str, dict] = {}
     for name, idx in indices.items():
         mod, _, attr = name.rpartition(".")
-        attach_sparse_values(model.get_submodule(mod), attr, idx)
+        by_module.setdefault(mod, {})[attr] = idx
+    for mod, tensors in by_module.items(): attach_sparse_entries(model, mod, tensors)
     return model
 
 register(TuningMethod("sam", "top-p backbone entries by gradient score at θ0 (SAM)",
@@ -521,14 +692,27 @@ def save_delta(model: nn.Module, path) -> Path:
     tensors = {n: p.detach().contiguous().cpu() for n, p in inner.named_parameters() if p.requires_grad}
     for n, idx in rec.indices.items():
         tensors[f"index::{n}"] = idx.to(torch.int32 if idx.numel() == 0 or int(idx.max()) < 2**31 - 1 else torch.int64).cpu()
-    save_file(tensors, str(tensors_path), metadata={"format": FORMAT, "method": rec.method})
     meta = dict(format=FORMAT, method=rec.method, config=rec.config, selection=rec.selection,
                 base_model=rec.base_model, model_type=rec.model_type, layout=list(rec.layout),
                 num_labels=int(inner.config.num_labels), fingerprint=rec.fingerprint, backbone_numel=rec.backbone_numel,
                 base_shapes=rec.base_shapes, shapes={n: list(t.shape) for n, t in tensors.items()},
                 report=trainable_report(model))
+    # the pair is sealed both ways: the tensors file carries the sidecar's hash, the sidecar the file's
+    save_file(tensors, str(tensors_path), metadata={"format": FORMAT, "method": rec.method, "meta_sha256": _meta_sha(meta)})
+    meta["tensors_sha256"] = _file_sha(tensors_path)
     meta_path.write_text(json.dumps(meta, indent=1))
     return tensors_path
+
+def _meta_sha(meta: dict) -> str:
+    "Hash of a sidecar's content (checksum keys left out), stable through a JSON round trip."
+    core = {k: v for k, v in meta.items() if k != "tensors_sha256"}
+    return hashlib.sha256(json.dumps(json.loads(json.dumps(core)), sort_keys=True).encode()).hexdigest()
+
+def _file_sha(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""): h.update(chunk)
+    return h.hexdigest()
 
 def _mismatch(what, saved, base):
     raise DeltaMismatch(f"delta checkpoint was saved from {what} {saved!r} but the base model has {base!r}")
@@ -544,9 +728,16 @@ def load_delta(base_model: nn.Module, path, check_fingerprint: bool = True) -> n
     if meta["method"] not in METHODS: raise UnknownMethod(f"checkpoint method {meta['method']!r} is not registered")
     if getattr(base_model, "hifi_tuning", None) is not None or hasattr(base_model, "peft_config"):
         raise TuningError("load_delta needs a fresh base model, this one is already prepared")
+    if "tensors_sha256" in meta:                 # deltas saved before v0.2 carry no checksums
+        from safetensors import safe_open
+        if _file_sha(tensors_path) != meta["tensors_sha256"]:
+            raise DeltaMismatch(f"{tensors_path} does not match the checksum in {meta_path.name}: the file was "
+                                "modified or corrupted, or the two files come from different deltas")
+        with safe_open(str(tensors_path), "pt") as f: sealed = (f.metadata() or {}).get("meta_sha256")
+        if sealed != _meta_sha(meta):
+            raise DeltaMismatch(f"{meta_path} is not the sidecar {tensors_path.name} was saved with (another delta's, "
+                                "or edited); save the delta again or put its own delta.json beside it")
     layout = attention_layout(base_model)
-    base_id = getattr(base_model, "hifi_model_id", None)
-    if meta["base_model"] != base_id: _mismatch("base model", meta["base_model"], base_id)
     if meta["model_type"] != layout.model_type: _mismatch("model type", meta["model_type"], layout.model_type)
     lay = [layout.num_layers, layout.num_heads, layout.head_dim, layout.hidden_size]
     if meta["layout"] != lay: _mismatch("layout (layers, heads, head_dim, hidden)", meta["layout"], lay)
@@ -555,8 +746,10 @@ def load_delta(base_model: nn.Module, path, check_fingerprint: bool = True) -> n
     for n, shape in meta["base_shapes"].items():
         have = list(backbone[n].shape) if n in backbone else None
         if have != shape: _mismatch(f"tensor {n} of shape", shape, have)
-    if check_fingerprint and meta["fingerprint"] != base_fingerprint(base_model):
-        _mismatch("base weights with fingerprint", meta["fingerprint"], base_fingerprint(base_model))
+    if check_fingerprint:                       # the weights decide, not the model's name or path
+        kind = "sha256" if str(meta["fingerprint"]).startswith("sha256:") else "sampled"
+        have = base_fingerprint(base_model, kind)
+        if meta["fingerprint"] != have: _mismatch("base weights with fingerprint", meta["fingerprint"], have)
     saved = load_file(str(tensors_path))
     indices = {k.split("::", 1)[1]: v.long() for k, v in saved.items() if k.startswith("index::")}
     values = {k: v for k, v in saved.items() if not k.startswith("index::")}
@@ -575,6 +768,8 @@ def load_delta(base_model: nn.Module, path, check_fingerprint: bool = True) -> n
 def merge(model: nn.Module, inplace: bool = False) -> nn.Module:
     "A plain transformers model with the tuned values written in (same logits as `model`)."
     m = model if inplace else copy.deepcopy(model)
+    for name, mod in list(m.named_modules()):   # layers that merge themselves (sparse entries, head slices)
+        if isinstance(mod, (HeadSliceLinear, SparseEntryLinear, SparseEntryEmbedding)): _swap(m, name, mod.merged())
     if not inplace:
         # a deep copy of a parametrized module shares its dynamically made class with the original, and
         # removing the parametrization deletes the property from that class: give the copy its own class
@@ -585,8 +780,6 @@ def merge(model: nn.Module, inplace: bool = False) -> nn.Module:
     model_id = getattr(m, "hifi_model_id", None)
     if hasattr(m, "peft_config"):
         m = m.merge_and_unload()
-    for name, mod in list(m.named_modules()):
-        if isinstance(mod, HeadSliceLinear): _swap(m, name, mod.merged())
     for name, mod in list(m.named_modules()):
         if parametrize.is_parametrized(mod):
             for t in list(mod.parametrizations.keys()):

@@ -111,3 +111,28 @@ def test_committed_summary_if_present():
     assert s.get("mode") == "full"
     for k in SUMMARY_KEYS[:-1]:
         assert isinstance(s[k], (int, float)) and math.isfinite(s[k]) and s[k] > 0
+
+
+def test_padding_share_and_peak():
+    from hifi_nb.efficiency import matmul_peak_gflops, padding_share
+    assert padding_share([5] * 64, 8, grouped=False) == 0.0
+    lens = [1, 100] * 200
+    rnd, grp = padding_share(lens, 8, grouped=False), padding_share(lens, 8, grouped=True)
+    assert 0.3 < rnd < 0.55 and grp < 0.1           # grouping puts the short ones together
+    assert matmul_peak_gflops(n=64, repeats=2) > 0
+
+
+def test_step_targets_and_committed_steps():
+    from hifi_nb.efficiency import STEP_TARGETS, step_targets, steps_markdown
+    rows = [dict(method=m, batch_size=16, step_s=s) for m, s in
+            [("bitfit", 1.0), ("sam", 1.05), ("random_mask", 1.2), ("hifi", 0.9), ("lora", 1.0)]]
+    t = {r["metric"]: r["met"] for r in step_targets(dict(rows=rows, batch_sizes=[16]))}
+    assert t == {"sam_step_over_bitfit": True, "random_mask_step_over_bitfit": False, "hifi_step_over_lora": True}
+    p = ROOT / "results" / "efficiency" / "steps.json"
+    if not p.exists():
+        pytest.skip("no committed step study yet")
+    s = json.loads(p.read_text())
+    methods = {r["method"] for r in s["rows"]}
+    assert {m for m, b, _ in STEP_TARGETS} | {b for _, b, _ in STEP_TARGETS} <= methods
+    assert {r["batch_size"] for r in s["rows"]} == {16, 32} and s["peak_gflops"] > 0 and s["padding"]
+    assert all(0 < r["share_of_peak"] < 1.5 for r in s["rows"])
