@@ -132,15 +132,19 @@ def test_shards_partition(profile):
 def test_cpu_profile_contents():
     runs = R.profile_runs("cpu")
     main = [r for r in runs if r.group == "main"]
-    assert len(main) == 5 * 7 * 3 and runs[:len(main)] == main
-    assert {r.method for r in main} == set(R.MAIN_METHODS)
-    assert {r.task for r in runs if r.group != "main"} == {"rte", "mrpc"}
+    assert len(main) == 8 * 8 * 5 and runs[:len(main)] == main          # 8 tasks x 8 methods x 5 seeds, first
+    assert {r.method for r in main} == set(R.MAIN_METHODS) and "adapter" in R.MAIN_METHODS
+    assert {r.task for r in main} == {"cola", "stsb", "mrpc", "rte", "cb", "copa", "wsc", "sst2"}
+    assert {r.task for r in runs if r.group != "main"} == {"mrpc", "cola"}  # ablations where MiniLM learns, not RTE
+    assert {r.seed for r in runs if r.group != "main"} == set(range(5))
     assert all(dict(r.params)["protocol"] == "sam" and dict(r.params)["model"] == "minilm-l6" for r in runs)
+    # whole SAM-protocol training splits, except SST-2's seeded subsample
+    assert {r.task for r in runs if dict(r.params).get("max_train_samples")} == {"sst2"}
 
 
 def test_paper_dry_run(capsys):
     assert R.main(["reproduce", "--profile", "paper", "--dry-run", "--shard", "2/4", "--out", "/nonexistent"]) == 0
-    assert "385 runs (0 done) in profile paper, shard 2/4" in capsys.readouterr().out
+    assert "440 runs (0 done) in profile paper, shard 2/4" in capsys.readouterr().out   # 1,760 / 4
 
 
 def test_report_from_synthetic_records(tmp_path):
