@@ -4,7 +4,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,12 +14,7 @@ from hifi_nb.data import DataError, read_glue_tsv, read_jsonl
 from hifi_nb.report import build_report
 from hifi_nb.train import save_record
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-GLUE = Path(os.environ.get("HIFI_GLUE_DIR") or ROOT.parent / "shared" / "glue")
-needs_data = pytest.mark.skipif(not GLUE.is_dir(), reason="GLUE files not found (set HIFI_GLUE_DIR)")
-TINY = dict(model="tiny-bert", max_train_samples=16, max_eval_samples=16, n_score_examples=16, epochs=1,
-            batch_size=8, max_length=32, k=1, disable_tqdm=True)
+from grid_helpers import BIN, ROOT, TINY, needs_data
 
 
 def _rec(spec, status="ok", **kw):
