@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 PYTHON ?= python3
 PROFILE ?= cpu
 # worker processes for the grid (cores split between them; 2 one-thread workers beat one two-thread process
-# on a 2-core machine by 1.18x in training steps, see nbs/06_reproduce.ipynb); JOBS=1 for a single process
+# on a 2-core machine by 1.18x in training steps, see nbs/13_reproduce.ipynb); JOBS=1 for a single process
 JOBS ?= 2
 # the project's data live beside the checkout in ../shared; an environment variable overrides
 export HIFI_GLUE_DIR ?= $(if $(wildcard ../shared/glue),$(abspath ../shared/glue),)
