@@ -6,8 +6,12 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
+import math
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -19,12 +23,15 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from .models import attention_layout, backbone_parameters, has_pooler, is_pooler, is_task_head
+from .graph import SELECTIONS
 from .layers import *
 
 # %% auto #0
-__all__ = ['METHODS', 'FORMAT', 'TuningRecord', 'inner_model', 'base_fingerprint', 'TuningMethod', 'register', 'check_heads',
-           'matched_random_indices', 'BottleneckAdapter', 'prepare', 'trainable_report', 'random_batches',
-           'train_steps', 'save_delta', 'load_delta', 'merge']
+__all__ = ['METHODS', 'FORMAT', 'CONFIG_NAME', 'TuningRecord', 'inner_model', 'base_fingerprint', 'ConfigError', 'MethodConfig',
+           'TuningMethod', 'register', 'make_config', 'method_names', 'FullConfig', 'BitFitConfig', 'LoRAConfig',
+           'BottleneckAdapter', 'AdapterConfig', 'check_heads', 'HiFiConfig', 'RandomHeadsConfig', 'SAMConfig',
+           'RandomMaskConfig', 'matched_random_indices', 'prepare', 'method_config', 'trainable_report',
+           'random_batches', 'train_steps', 'load_config', 'save_delta', 'load_delta', 'merge']
 
 # %% ../nbs/07_tuning.ipynb #f55ae057
 @dataclass
@@ -62,22 +69,128 @@ def base_fingerprint(model: nn.Module, kind: str = "sha256") -> str:
     return "sha256:" + h.hexdigest()[:32]
 
 # %% ../nbs/07_tuning.ipynb #3cd158f5
+class ConfigError(TuningError, TypeError):
+    "A method config with an unknown option name, a wrong type or a value out of range; the message says which."
+
+def _check_type(value, hint) -> bool:
+    "Does `value` fit the annotation `hint` (bool is not an int, an int is a float, containers by their outer type)?"
+    if hint is typing.Any: return True
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType): return any(_check_type(value, a) for a in args)
+    if hint is type(None): return value is None
+    if hint is float: return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if hint is int: return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    if origin is not None: hint = origin
+    if hint in (list, tuple): return isinstance(value, (list, tuple))
+    return isinstance(value, hint)
+
+def _jsonable_value(v):
+    if isinstance(v, (np.integer,)): return int(v)
+    if isinstance(v, (np.floating,)): return float(v)
+    if isinstance(v, (list, tuple)): return [_jsonable_value(x) for x in v]
+    if isinstance(v, dict): return {str(k): _jsonable_value(x) for k, x in v.items()}
+    return v
+
+@dataclass(kw_only=True)
+class MethodConfig:
+    """A tuning method's options, typed and validated on construction. One subclass per method (`HiFiConfig`,
+    `SAMConfig`, ...); every one carries its default learning rate `lr` (the rate the cpu profile's sweep
+    chose) and `train_pooler` (train a pre-trained BERT pooler too; `full` always does). `to_dict` is what
+    records and checkpoints store; `MethodConfig.from_dict` rebuilds the same config."""
+    method: typing.ClassVar[str] = ""
+    lr: float = 1e-3
+    train_pooler: bool = False
+
+    def __post_init__(self):
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if not _check_type(v, hints[f.name]):
+                raise ConfigError(f"{type(self).__name__}.{f.name} must be {_hint_name(hints[f.name])}, got {v!r}")
+        if not (math.isfinite(self.lr) and self.lr > 0): raise ConfigError(f"{type(self).__name__}.lr must be a positive number, got {self.lr!r}")
+        self.check()
+
+    def check(self):
+        "Value checks beyond the types (ranges, choices); raise `ConfigError`. Checks that need the model run in `prepare`."
+
+    def options(self) -> dict:
+        "The method's own options (without `lr`), as `select` receives them."
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "lr"}
+
+    def to_dict(self) -> dict:
+        "JSON-able: `{'method': ..., option: value, ...}`."
+        return {"method": self.method, **{f.name: _jsonable_value(getattr(self, f.name)) for f in dataclasses.fields(self)}}
+
+    @staticmethod
+    def from_dict(d: dict) -> "MethodConfig":
+        "The config a `to_dict` (e.g. a record's `config['method_config']`) was made from."
+        d = dict(d)
+        return make_config(d.pop("method", None), **d)
+
+    def replace(self, **changes) -> "MethodConfig":
+        "A copy with `changes` (validated again)."
+        return _replace(self, changes)
+
+def _replace(cfg, changes):
+    unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(cfg)})
+    if unknown: raise ConfigError(_unknown_msg(type(cfg), unknown))
+    return dataclasses.replace(cfg, **changes)
+
+def _hint_name(h) -> str:
+    return getattr(h, "__name__", None) or str(h).replace("typing.", "")
+
+def _unknown_msg(cls, unknown) -> str:
+    names = [f.name for f in dataclasses.fields(cls)]
+    return f"{cls.method or cls.__name__} does not take {unknown}; its options are {names}"
+
 @dataclass
 class TuningMethod:
+    """A registered method: its config class (options, defaults, learning rate), `select` (config → selection:
+    the part that may need data, e.g. head scores or SAM gradients) and `apply` (selection → structure, no
+    data needed, so `load_delta` rebuilds a checkpoint's structure from the stored selection alone); the
+    learning rates its sweep tries, and the method whose rate it shares (the random controls)."""
     name: str
     summary: str
-    options: dict
-    select: Callable   # (model, layout, cfg) -> (selection: dict, indices: dict[str, LongTensor])
+    config: type
+    select: Callable   # (model, layout, cfg: dict) -> (selection: dict, indices: dict[str, LongTensor])
     apply: Callable    # (model, layout, selection, indices) -> model
-    dense_head: bool = True   # make the task head trainable after `apply` (lora does it through peft)
-    lr: float = 1e-3          # default learning rate: the rate the cpu profile's sweep chose (results/hparams)
+    dense_head: bool = True      # make the task head trainable after `apply`
+    sweep_lrs: tuple = ()        # learning rates the cpu profile's sweep tries
+    lr_from: str | None = None   # share this method's swept rate (a control matched to it) instead of sweeping
+
+    @property
+    def lr(self) -> float: return self.config().lr
+    @property
+    def options(self) -> dict:
+        "Default options (no `lr` / `train_pooler`)."
+        c = self.config()
+        return {k: v for k, v in c.options().items() if k != "train_pooler"}
 
 METHODS: dict[str, TuningMethod] = {}
 
 def register(method: TuningMethod) -> TuningMethod:
-    "Add `method` to `METHODS` (one entry per method)."
+    "Add `method` to `METHODS`: the only place a method is declared (reports, sweeps, profiles read it from here)."
+    if not (isinstance(method.config, type) and issubclass(method.config, MethodConfig)):
+        raise TypeError(f"{method.name}: config must be a MethodConfig subclass")
+    if method.config.method != method.name:
+        raise TypeError(f"{method.config.__name__}.method is {method.config.method!r}, registered as {method.name!r}")
     METHODS[method.name] = method
     return method
+
+def make_config(method: str | MethodConfig, **options) -> MethodConfig:
+    "The config of `method` with `options` (a config passes through, with `options` applied); clear errors for unknown names."
+    if isinstance(method, MethodConfig): return _replace(method, options) if options else method
+    if method not in METHODS:
+        raise UnknownMethod(f"Unknown tuning method {method!r}; registered methods: {', '.join(METHODS)}")
+    cls = METHODS[method].config
+    unknown = sorted(set(options) - {f.name for f in dataclasses.fields(cls)})
+    if unknown: raise ConfigError(_unknown_msg(cls, unknown))
+    return cls(**options)
+
+def method_names(sweep: bool | None = None) -> tuple[str, ...]:
+    "Registered methods in registration order; `sweep=True` only those with their own swept rate, `False` the tied ones."
+    return tuple(n for n, m in METHODS.items()
+                 if sweep is None or (sweep and m.lr_from is None) or (sweep is False and m.lr_from is not None))
 
 # %% ../nbs/07_tuning.ipynb #9dcff420
 def _select_nothing(model, layout, cfg): return {}, {}
@@ -90,8 +203,107 @@ def _apply_bitfit(model, layout, sel, idx):
         if n.rsplit(".", 1)[-1] == "bias": p.requires_grad_(True)
     return model
 
-register(TuningMethod("full", "every parameter", {}, _select_nothing, _apply_full, lr=1e-4))
-register(TuningMethod("bitfit", "every bias of the backbone (BitFit)", {}, _select_nothing, _apply_bitfit, lr=3e-3));
+@dataclass(kw_only=True)
+class FullConfig(MethodConfig):
+    "Full fine-tuning: every parameter (the pooler included)."
+    method: typing.ClassVar[str] = "full"
+    lr: float = 1e-4
+
+@dataclass(kw_only=True)
+class BitFitConfig(MethodConfig):
+    "BitFit: every bias of the backbone."
+    method: typing.ClassVar[str] = "bitfit"
+    lr: float = 3e-3
+
+register(TuningMethod("full", "every parameter", FullConfig, _select_nothing, _apply_full, sweep_lrs=(5e-5, 1e-4, 2e-4)))
+register(TuningMethod("bitfit", "every bias of the backbone (BitFit)", BitFitConfig, _select_nothing, _apply_bitfit,
+                      sweep_lrs=(1e-3, 3e-3, 1e-2, 3e-2)));
+
+# %% ../nbs/07_tuning.ipynb #ff4e2135
+def _head_modules(model, train_pooler: bool = False) -> list[str]:
+    "Modules of the task head that train: the new head, and the pre-trained pooler only if asked."
+    return sorted({n.rpartition(".")[0] for n, _ in model.named_parameters()
+                   if is_task_head(n, model) and (train_pooler or not is_pooler(n, model))})
+
+@dataclass(kw_only=True)
+class LoRAConfig(MethodConfig):
+    "LoRA (peft) on the query and value projections of every layer: rank `r`, scaling `lora_alpha / r`."
+    method: typing.ClassVar[str] = "lora"
+    lr: float = 2e-3
+    r: int = 8
+    lora_alpha: float = 8
+    lora_dropout: float = 0.0
+
+    def check(self):
+        if self.r < 1: raise ConfigError(f"lora: r must be a positive integer, got {self.r}")
+        if not 0 <= self.lora_dropout < 1: raise ConfigError(f"lora: lora_dropout must be in [0, 1), got {self.lora_dropout}")
+
+def _select_lora(model, layout, cfg):
+    r = cfg["r"]
+    if isinstance(r, bool) or not isinstance(r, int) or r < 1: raise TuningError(f"lora: r must be a positive integer, got {r!r}")
+    targets = [la.names[p] for la in layout.layers for p in ("query", "value")]
+    return dict(r=r, lora_alpha=cfg["lora_alpha"], lora_dropout=cfg["lora_dropout"], target_modules=targets), {}
+
+def _apply_lora(model, layout, sel, idx):
+    "peft's LoRA layers injected into the model itself (no `PeftModel` wrapper): `prepare` returns the same kind of object for every method."
+    from peft import LoraConfig, inject_adapter_in_model
+    conf = LoraConfig(r=sel["r"], lora_alpha=sel["lora_alpha"], lora_dropout=sel["lora_dropout"],
+                      target_modules=list(sel["target_modules"]))
+    return inject_adapter_in_model(conf, model)
+
+register(TuningMethod("lora", "LoRA r=8 on query/value (peft layers), head trained densely", LoRAConfig, _select_lora,
+                      _apply_lora, sweep_lrs=(5e-4, 1e-3, 2e-3, 5e-3, 1e-2)));
+
+# %% ../nbs/07_tuning.ipynb #f9d8e3ab
+class BottleneckAdapter(nn.Module):
+    """A frozen `nn.Linear` (`self.base`) followed by a residual bottleneck, `y + up(gelu(down(y)))` with
+    `y = base(x)` (Houlsby et al. 2019). `up` starts at zero, so the wrapped layer starts as the plain one."""
+    def __init__(self, base: nn.Linear, size: int, init_std: float = 1e-2):
+        super().__init__()
+        if not isinstance(base, nn.Linear): raise TypeError(f"BottleneckAdapter wraps an nn.Linear, got {type(base).__name__}")
+        d, kw = base.out_features, dict(device=base.weight.device, dtype=base.weight.dtype)
+        self.base = base.requires_grad_(False)
+        self.down, self.up = nn.Linear(d, size, **kw), nn.Linear(size, d, **kw)
+        nn.init.normal_(self.down.weight, std=init_std); nn.init.zeros_(self.down.bias)
+        nn.init.zeros_(self.up.weight); nn.init.zeros_(self.up.bias)
+        self.in_features, self.out_features = base.in_features, base.out_features
+
+    def forward(self, x):
+        y = self.base(x)
+        return y + self.up(F.gelu(self.down(y)))
+
+    def extra_repr(self): return f"bottleneck {self.out_features} -> {self.down.out_features} -> {self.out_features}"
+
+def _layer_prefix(la) -> str:
+    return la.names["query"].rsplit(".attention", 1)[0]
+
+@dataclass(kw_only=True)
+class AdapterConfig(MethodConfig):
+    "Houlsby adapters of width `size` after every layer's attention and feed-forward outputs; `train_layer_norm` also trains the layers' LayerNorms."
+    method: typing.ClassVar[str] = "adapter"
+    size: int = 16
+    train_layer_norm: bool = True
+
+def _select_adapter(model, layout, cfg):
+    size, ln = cfg["size"], cfg["train_layer_norm"]
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= layout.hidden_size:
+        raise TuningError(f"adapter: size must be an integer in 1..{layout.hidden_size} (the hidden size), got {size!r}")
+    if not isinstance(ln, bool): raise TuningError(f"adapter: train_layer_norm must be True or False, got {ln!r}")
+    modules = [la.names[p] for la in layout.layers for p in ("output", "ffn_output")]
+    return dict(size=size, train_layer_norm=ln, modules=modules), {}
+
+def _apply_adapter(model, layout, sel, idx):
+    for name in sel["modules"]: _swap(model, name, BottleneckAdapter(model.get_submodule(name), int(sel["size"])))
+    for name, mod in model.named_modules():
+        if isinstance(mod, BottleneckAdapter): mod.down.requires_grad_(True); mod.up.requires_grad_(True)
+    if sel["train_layer_norm"]:
+        prefixes = tuple(_layer_prefix(la) + "." for la in layout.layers)
+        for name, mod in model.named_modules():
+            if isinstance(mod, nn.LayerNorm) and name.startswith(prefixes): mod.requires_grad_(True)
+    return model
+
+register(TuningMethod("adapter", "bottleneck adapters after attention and feed-forward outputs (Houlsby)", AdapterConfig,
+                      _select_adapter, _apply_adapter, sweep_lrs=(3e-4, 1e-3, 3e-3, 1e-2)));
 
 # %% ../nbs/07_tuning.ipynb #03860118
 def _check_k(k, layout, how: str = "topk") -> int:
@@ -110,6 +322,36 @@ def check_heads(heads, layout) -> list[tuple[int, int]]:
     if len(set(pairs)) != len(pairs): raise TuningError(f"heads contains duplicates: {pairs}")
     return sorted(pairs)
 
+@dataclass(kw_only=True)
+class HiFiConfig(MethodConfig):
+    """HiFi: the Q/K/V rows (and biases) of the selected heads; `heads` given, or the top `k` per layer by
+    PageRank over head scores computed in `prepare` from `batches` (`score_options`: `hifi_nb.heads.score_heads`'
+    keyword arguments, e.g. `info`, `correlation`, `damping`); `include_output` also tunes the heads' columns
+    of the attention output projection."""
+    method: typing.ClassVar[str] = "hifi"
+    heads: list | None = None
+    k: int | None = None
+    how: str = "topk"
+    seed: int = 0
+    score_options: dict | None = None
+    include_output: bool = False
+
+    def check(self):
+        if self.heads is not None:             # (layer, head) pairs as lists of ints: what a JSON round trip gives
+            try: self.heads = [[int(l), int(h)] for l, h in self.heads]
+            except (TypeError, ValueError): raise ConfigError(f"hifi: heads must be (layer, head) pairs, got {self.heads!r}") from None
+        if self.heads is not None and self.k is not None:
+            raise ConfigError("hifi: k= applies when heads are computed from batches=; with heads= given, drop k")
+        if self.how not in SELECTIONS: raise ConfigError(f"hifi: how must be one of {sorted(SELECTIONS)}, got {self.how!r}")
+
+@dataclass(kw_only=True)
+class RandomHeadsConfig(MethodConfig):
+    "The control for HiFi: `k` heads per layer drawn at random (seeded), the same entries per head."
+    method: typing.ClassVar[str] = "random_heads"
+    k: int = 3
+    seed: int = 0
+    include_output: bool = False
+
 def _select_hifi(model, layout, cfg):
     heads, batches = cfg["heads"], cfg["batches"]
     if heads is not None and batches is not None:
@@ -121,8 +363,6 @@ def _select_hifi(model, layout, cfg):
         k = _check_k(3 if cfg["k"] is None else cfg["k"], layout, cfg["how"])
         scores = score_heads(model, batches, **(cfg["score_options"] or {}))
         heads = scores.select(k=k, how=cfg["how"], seed=cfg["seed"])
-    elif cfg["k"] is not None:
-        raise TuningError("hifi: k= applies when heads are computed from batches=; with heads= given, drop k")
     return {"heads": [list(p) for p in check_heads(heads, layout)], "include_output": bool(cfg["include_output"])}, {}
 
 def _select_random_heads(model, layout, cfg):
@@ -147,11 +387,10 @@ def _apply_heads(model, layout, sel, idx):
             _swap(model, la.names["output"], HeadSliceLinear(la.output, rows, dim=1))
     return model
 
-register(TuningMethod("hifi", "Q/K/V rows + biases of selected heads (HiFi)",
-                      dict(heads=None, batches=None, k=None, how="topk", seed=0, score_options=None, include_output=False),
-                      _select_hifi, _apply_heads, lr=1e-3))
-register(TuningMethod("random_heads", "Q/K/V rows + biases of k random heads per layer",
-                      dict(k=3, seed=0, include_output=False), _select_random_heads, _apply_heads, lr=1e-3));
+register(TuningMethod("hifi", "Q/K/V rows + biases of selected heads (HiFi)", HiFiConfig, _select_hifi, _apply_heads,
+                      sweep_lrs=(5e-4, 1e-3, 2e-3)))
+register(TuningMethod("random_heads", "Q/K/V rows + biases of k random heads per layer", RandomHeadsConfig,
+                      _select_random_heads, _apply_heads, lr_from="hifi"));
 
 # %% ../nbs/07_tuning.ipynb #31704320
 def _backbone_numels(model) -> dict[str, int]:
@@ -161,6 +400,42 @@ def _nonempty(indices, what):
     if not indices or sum(v.numel() for v in indices.values()) == 0:
         raise TuningError(f"{what}: the density selects no backbone entry at all; use a larger density")
     return indices
+
+def _check_mask_options(cfg):
+    try: check_density(cfg.density); check_scope(cfg.scope)
+    except TuningError as e: raise ConfigError(f"{cfg.method}: {e}") from None
+
+@dataclass(kw_only=True)
+class SAMConfig(MethodConfig):
+    """SAM: the top `density` share of backbone entries (`scope` per tensor or global) by a gradient score at
+    θ0 (`score`: `grad_sq`, SAM's second-order approximation); the gradients come from `batches` (or `stats`)
+    given to `prepare` (`n_batches`, `clip`, `dropout`, `seed`: `hifi_nb.sam.accumulate_gradients`)."""
+    method: typing.ClassVar[str] = "sam"
+    density: float = 0.005
+    score: str = "grad_sq"
+    scope: str = "per_tensor"
+    n_batches: int | None = None
+    clip: float | None = 1.0
+    dropout: bool = True
+    seed: int = 0
+
+    def check(self):
+        _check_mask_options(self)
+        from hifi_nb.sam import SCORES
+        if self.score not in SCORES: raise ConfigError(f"sam: score must be one of {SCORES}, got {self.score!r}")
+        if self.n_batches is not None and self.n_batches < 1: raise ConfigError(f"sam: n_batches must be >= 1, got {self.n_batches}")
+
+@dataclass(kw_only=True)
+class RandomMaskConfig(MethodConfig):
+    """The control for SAM: uniformly random entries (seeded), `⌊density·numel⌋` per tensor, or exactly
+    `counts[tensor]` (SAM's per-tensor counts, to match a given mask)."""
+    method: typing.ClassVar[str] = "random_mask"
+    density: float = 0.005
+    seed: int = 0
+    scope: str = "per_tensor"
+    counts: dict | None = None
+
+    def check(self): _check_mask_options(self)
 
 def _select_sam(model, layout, cfg):
     from hifi_nb.sam import accumulate_gradients, sam_scores, sam_mask, SCORES
@@ -206,80 +481,10 @@ def _apply_sparse(model, layout, sel, indices):
     for mod, tensors in by_module.items(): attach_sparse_entries(model, mod, tensors)
     return model
 
-register(TuningMethod("sam", "top-p backbone entries by gradient score at θ0 (SAM)",
-                      dict(density=0.005, batches=None, stats=None, score="grad_sq", scope="per_tensor",
-                           n_batches=None, clip=1.0, dropout=True, seed=0),
-                      _select_sam, _apply_sparse, lr=1e-3))
-register(TuningMethod("random_mask", "uniformly random entries, as many in each tensor as SAM's mask",
-                      dict(density=0.005, seed=0, scope="per_tensor", counts=None), _select_random_mask, _apply_sparse,
-                      lr=1e-3));
-
-# %% ../nbs/07_tuning.ipynb #ff4e2135
-def _head_modules(model, train_pooler: bool = False) -> list[str]:
-    "Modules of the task head that train: the new head, and the pre-trained pooler only if asked."
-    return sorted({n.rpartition(".")[0] for n, _ in model.named_parameters()
-                   if is_task_head(n, model) and (train_pooler or not is_pooler(n, model))})
-
-def _select_lora(model, layout, cfg):
-    r = cfg["r"]
-    if isinstance(r, bool) or not isinstance(r, int) or r < 1: raise TuningError(f"lora: r must be a positive integer, got {r!r}")
-    targets = [la.names[p] for la in layout.layers for p in ("query", "value")]
-    return dict(r=r, lora_alpha=cfg["lora_alpha"], lora_dropout=cfg["lora_dropout"], target_modules=targets,
-                modules_to_save=_head_modules(model, cfg["train_pooler"])), {}
-
-def _apply_lora(model, layout, sel, idx):
-    from peft import LoraConfig, get_peft_model
-    conf = LoraConfig(r=sel["r"], lora_alpha=sel["lora_alpha"], lora_dropout=sel["lora_dropout"],
-                      target_modules=list(sel["target_modules"]), modules_to_save=list(sel["modules_to_save"]))
-    return get_peft_model(model, conf)
-
-register(TuningMethod("lora", "LoRA r=8 on query/value (peft), head via modules_to_save",
-                      dict(r=8, lora_alpha=8, lora_dropout=0.0), _select_lora, _apply_lora, dense_head=False,
-                      lr=2e-3));
-
-# %% ../nbs/07_tuning.ipynb #f9d8e3ab
-class BottleneckAdapter(nn.Module):
-    """A frozen `nn.Linear` (`self.base`) followed by a residual bottleneck, `y + up(gelu(down(y)))` with
-    `y = base(x)` (Houlsby et al. 2019). `up` starts at zero, so the wrapped layer starts as the plain one."""
-    def __init__(self, base: nn.Linear, size: int, init_std: float = 1e-2):
-        super().__init__()
-        if not isinstance(base, nn.Linear): raise TypeError(f"BottleneckAdapter wraps an nn.Linear, got {type(base).__name__}")
-        d, kw = base.out_features, dict(device=base.weight.device, dtype=base.weight.dtype)
-        self.base = base.requires_grad_(False)
-        self.down, self.up = nn.Linear(d, size, **kw), nn.Linear(size, d, **kw)
-        nn.init.normal_(self.down.weight, std=init_std); nn.init.zeros_(self.down.bias)
-        nn.init.zeros_(self.up.weight); nn.init.zeros_(self.up.bias)
-        self.in_features, self.out_features = base.in_features, base.out_features
-
-    def forward(self, x):
-        y = self.base(x)
-        return y + self.up(F.gelu(self.down(y)))
-
-    def extra_repr(self): return f"bottleneck {self.out_features} -> {self.down.out_features} -> {self.out_features}"
-
-def _layer_prefix(la) -> str:
-    return la.names["query"].rsplit(".attention", 1)[0]
-
-def _select_adapter(model, layout, cfg):
-    size, ln = cfg["size"], cfg["train_layer_norm"]
-    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= layout.hidden_size:
-        raise TuningError(f"adapter: size must be an integer in 1..{layout.hidden_size} (the hidden size), got {size!r}")
-    if not isinstance(ln, bool): raise TuningError(f"adapter: train_layer_norm must be True or False, got {ln!r}")
-    modules = [la.names[p] for la in layout.layers for p in ("output", "ffn_output")]
-    return dict(size=size, train_layer_norm=ln, modules=modules), {}
-
-def _apply_adapter(model, layout, sel, idx):
-    for name in sel["modules"]: _swap(model, name, BottleneckAdapter(model.get_submodule(name), int(sel["size"])))
-    for name, mod in model.named_modules():
-        if isinstance(mod, BottleneckAdapter): mod.down.requires_grad_(True); mod.up.requires_grad_(True)
-    if sel["train_layer_norm"]:
-        prefixes = tuple(_layer_prefix(la) + "." for la in layout.layers)
-        for name, mod in model.named_modules():
-            if isinstance(mod, nn.LayerNorm) and name.startswith(prefixes): mod.requires_grad_(True)
-    return model
-
-register(TuningMethod("adapter", "bottleneck adapters after attention and feed-forward outputs (Houlsby)",
-                      dict(size=16, train_layer_norm=True), _select_adapter, _apply_adapter, lr=1e-3));
+register(TuningMethod("sam", "top-p backbone entries by gradient score at θ0 (SAM)", SAMConfig, _select_sam, _apply_sparse,
+                      sweep_lrs=(3e-4, 1e-3, 3e-3, 1e-2)))
+register(TuningMethod("random_mask", "uniformly random entries, as many in each tensor as SAM's mask", RandomMaskConfig,
+                      _select_random_mask, _apply_sparse, lr_from="sam"));
 
 # %% ../nbs/07_tuning.ipynb #eac3a5fd
 def _jsonable(cfg: dict) -> dict:
@@ -287,9 +492,15 @@ def _jsonable(cfg: dict) -> dict:
     for k, v in cfg.items():
         if k in ("batches", "stats"): continue
         if k == "counts" and isinstance(v, dict): v = {n: int(c) for n, c in v.items()}
+        v = _jsonable_value(v)
         try: json.dumps(v); out[k] = v
         except TypeError: out[k] = repr(v)
     return out
+
+def _refuse_save_pretrained(self, *args, **kwargs):
+    raise TuningError("save_pretrained on a model prepared by hifi_nb would write its tuning layers under names "
+                      "transformers cannot load: use hifi_nb.tuning.save_delta(model, path) for the small checkpoint "
+                      "(load_delta rebuilds it), or merge(model).save_pretrained(path) for a plain transformers model")
 
 def _build(model, method: str, layout, selection: dict, indices: dict, config: dict):
     m = METHODS[method]
@@ -307,29 +518,39 @@ def _build(model, method: str, layout, selection: dict, indices: dict, config: d
         for n, p in out.named_parameters():
             if is_task_head(n, out) and (train_pooler or not is_pooler(n, out)): p.requires_grad_(True)
     out.hifi_tuning = rec
+    out.save_pretrained = types.MethodType(_refuse_save_pretrained, out)
     if out is not model: out.hifi_model_id = rec.base_model
     return out
 
-def prepare(model: nn.Module, method: str, train_pooler: bool = False, **config) -> nn.Module:
-    """Make exactly `method`'s parameters trainable (structurally) and return the model (peft-wrapped for
-    `lora`). Options per method: `METHODS[method].options`. The new task head is always trained densely; a
-    pre-trained BERT-style pooler only with `train_pooler=True` (or for `full`, which trains everything)."""
-    if method not in METHODS:
-        raise UnknownMethod(f"Unknown tuning method {method!r}; registered methods: {', '.join(METHODS)}")
-    m = METHODS[method]
-    unknown = sorted(set(config) - set(m.options))
-    if unknown:
-        raise TuningError(f"{method} does not take {unknown}; its options are {sorted(m.options) or 'none'}")
+def prepare(model: nn.Module, config: MethodConfig | str, *, batches=None, stats=None, **options) -> nn.Module:
+    """Make exactly the configured method's parameters trainable (structurally) and return the model (the same
+    transformers model for every method, with the method's layers in place and `model.hifi_tuning` recording
+    what was done). `config` is a `MethodConfig` (`HiFiConfig(k=3)`, `SAMConfig(density=0.01)`, ...) or a
+    method name with its options as keyword arguments (`prepare(model, "hifi", k=3, batches=b)`). `batches`:
+    training batches the method selects from (HiFi's head scores, SAM's gradients); `stats`: SAM's gradient
+    statistics, if already computed. The new task head is always trained densely; a pre-trained BERT-style
+    pooler only with `train_pooler=True` (or for `full`, which trains everything)."""
+    if isinstance(config, MethodConfig) and options:
+        raise ConfigError(f"pass the options in the config ({type(config).__name__}(...)) or as keyword arguments "
+                          f"with a method name, not both: got {sorted(options)}")
+    config = make_config(config, **options)
+    method = config.method
     if getattr(model, "hifi_tuning", None) is not None or hasattr(model, "peft_config"):
         raise TuningError("this model is already prepared for tuning; call prepare on a fresh base model")
-    if not isinstance(train_pooler, bool): raise TuningError(f"train_pooler must be True or False, got {train_pooler!r}")
-    if train_pooler and not has_pooler(model):
+    if config.train_pooler and not has_pooler(model):
         raise TuningError(f"train_pooler=True, but this {type(model).__name__} has no pre-trained pooler "
                           "(its classification head is new and trains anyway); drop train_pooler")
     layout = attention_layout(model)
-    cfg = {**m.options, **config, "train_pooler": train_pooler or method == "full"}
-    selection, indices = m.select(model, layout, cfg)
-    return _build(model, method, layout, selection, indices, {**cfg, "method": method})
+    cfg = {**config.options(), "batches": batches, "stats": stats, "train_pooler": config.train_pooler or method == "full"}
+    selection, indices = METHODS[method].select(model, layout, cfg)
+    return _build(model, method, layout, selection, indices, {**cfg, "method": method, "lr": config.lr})
+
+def method_config(model: nn.Module) -> MethodConfig:
+    "The `MethodConfig` a prepared (or delta-loaded) model was made with."
+    rec = getattr(model, "hifi_tuning", None)
+    if rec is None: raise TuningError("the model was not prepared with hifi_nb.tuning.prepare")
+    fields_ = {f.name for f in dataclasses.fields(METHODS[rec.method].config)}
+    return make_config(rec.method, **{k: v for k, v in rec.config.items() if k in fields_})
 
 # %% ../nbs/07_tuning.ipynb #e3f09e48
 def trainable_report(model: nn.Module) -> dict:
@@ -381,10 +602,26 @@ def train_steps(model: nn.Module, batches: list[dict], steps: int = 3, lr: float
 # %% ../nbs/07_tuning.ipynb #41f0569d
 FORMAT = "hifi_nb.delta/1"
 
+CONFIG_NAME = "tuning_config.json"   # in the spirit of peft's adapter_config.json
+
 def _delta_paths(path) -> tuple[Path, Path]:
     p = Path(path)
     if p.suffix == ".safetensors": return p, p.with_suffix(".json")
     return p / "delta.safetensors", p / "delta.json"
+
+def _config_path(path) -> Path:
+    p = Path(path)
+    return p.with_name(p.stem + "." + CONFIG_NAME) if p.suffix == ".safetensors" else p / CONFIG_NAME
+
+def load_config(path) -> MethodConfig:
+    "The `MethodConfig` a delta at `path` was made with (read from its `tuning_config.json`, or its sidecar)."
+    cp = _config_path(path)
+    if cp.exists(): return MethodConfig.from_dict(json.loads(cp.read_text())["method_config"])
+    meta_path = _delta_paths(path)[1]
+    if not meta_path.exists(): raise FileNotFoundError(f"no delta checkpoint at {path}")
+    meta = json.loads(meta_path.read_text())
+    fields_ = {f.name for f in dataclasses.fields(METHODS[meta["method"]].config)}
+    return make_config(meta["method"], **{k: v for k, v in meta["config"].items() if k in fields_})
 
 def _record(model) -> TuningRecord:
     rec = getattr(model, "hifi_tuning", None) or getattr(inner_model(model), "hifi_tuning", None)
@@ -392,7 +629,9 @@ def _record(model) -> TuningRecord:
     return rec
 
 def save_delta(model: nn.Module, path) -> Path:
-    "Save only the tuned tensors (+ mask indices) and a JSON sidecar; returns the safetensors path."
+    """Save only the tuned tensors (+ mask indices) with a JSON sidecar (`delta.json`: method, selection,
+    shapes, the base weights' fingerprint, checksums) and `tuning_config.json` (the method config, the base
+    model and its fingerprint: what peft keeps in `adapter_config.json`); returns the safetensors path."""
     from safetensors.torch import save_file
     rec = _record(model)
     tensors_path, meta_path = _delta_paths(path)
@@ -410,6 +649,11 @@ def save_delta(model: nn.Module, path) -> Path:
     save_file(tensors, str(tensors_path), metadata={"format": FORMAT, "method": rec.method, "meta_sha256": _meta_sha(meta)})
     meta["tensors_sha256"] = _file_sha(tensors_path)
     meta_path.write_text(json.dumps(meta, indent=1))
+    import hifi_nb
+    _config_path(path).write_text(json.dumps(dict(
+        format=FORMAT, method_config=method_config(model).to_dict(), base_model_name_or_path=rec.base_model,
+        base_fingerprint=rec.fingerprint, model_type=rec.model_type, num_labels=int(inner.config.num_labels),
+        hifi_nb_version=getattr(hifi_nb, "__version__", None), files=[tensors_path.name, meta_path.name]), indent=1))
     return tensors_path
 
 def _meta_sha(meta: dict) -> str:
@@ -427,7 +671,9 @@ def _mismatch(what, saved, base):
     raise DeltaMismatch(f"delta checkpoint was saved from {what} {saved!r} but the base model has {base!r}")
 
 def load_delta(base_model: nn.Module, path, check_fingerprint: bool = True) -> nn.Module:
-    "Rebuild the tuned structure on a fresh `base_model` and load the saved values; returns the model."
+    """Rebuild the tuned structure on a fresh `base_model` and load the saved values; returns the model. The
+    base must have the same weights the delta was trained from (a SHA-256 over every backbone weight decides,
+    not the model's name): another checkpoint raises `DeltaMismatch`."""
     from safetensors.torch import load_file
     tensors_path, meta_path = _delta_paths(path)
     if not tensors_path.exists() or not meta_path.exists():
@@ -474,8 +720,18 @@ def load_delta(base_model: nn.Module, path, check_fingerprint: bool = True) -> n
     return model
 
 # %% ../nbs/07_tuning.ipynb #d4a87599
+def _merge_lora_layers(m: nn.Module) -> nn.Module:
+    "Fold peft's injected LoRA layers into their base Linear layers and drop the peft bookkeeping."
+    try: from peft.tuners.lora import LoraLayer
+    except ImportError: return m
+    for name, mod in list(m.named_modules()):
+        if isinstance(mod, LoraLayer):
+            mod.merge(); _swap(m, name, mod.get_base_layer())
+    if "peft_config" in m.__dict__: del m.__dict__["peft_config"]
+    return m
+
 def merge(model: nn.Module, inplace: bool = False) -> nn.Module:
-    "A plain transformers model with the tuned values written in (same logits as `model`)."
+    "A plain transformers model with the tuned values written in (same logits as `model`); `save_pretrained` works on it."
     m = model if inplace else copy.deepcopy(model)
     for name, mod in list(m.named_modules()):   # layers that merge themselves (sparse entries, head slices)
         if isinstance(mod, (HeadSliceLinear, SparseEntryLinear, SparseEntryEmbedding)): _swap(m, name, mod.merged())
@@ -487,13 +743,14 @@ def merge(model: nn.Module, inplace: bool = False) -> nn.Module:
                 cls = type(mod)
                 mod.__class__ = type(cls.__name__, cls.__bases__, dict(cls.__dict__))
     model_id = getattr(m, "hifi_model_id", None)
-    if hasattr(m, "peft_config"):
+    if hasattr(m, "peft_config") and hasattr(m, "merge_and_unload"):   # a PeftModel wrapper
         m = m.merge_and_unload()
+    m = _merge_lora_layers(m)                                           # LoRA layers injected by `prepare`
     for name, mod in list(m.named_modules()):
         if parametrize.is_parametrized(mod):
             for t in list(mod.parametrizations.keys()):
                 parametrize.remove_parametrizations(mod, t, leave_parametrized=True)
     m.requires_grad_(True)
-    if "hifi_tuning" in m.__dict__: del m.__dict__["hifi_tuning"]
+    for attr in ("hifi_tuning", "save_pretrained"): m.__dict__.pop(attr, None)
     m.hifi_model_id = model_id
     return m
