@@ -29,8 +29,8 @@ __all__ = ['MAIN_METHODS', 'TABLE_COLUMNS', 'SKIP_DIRS', 'SPARSE_METHODS', 'CLAI
            'targets_markdown', 'one_class_runs', 'one_class_markdown', 'gap_table', 'gap_markdown', 'verdict',
            'paired_diffs', 'claims_table', 'claims_markdown', 'table1_view', 'table1_markdown', 'jaccard',
            'head_overlap', 'task_overlap', 'overlap_markdown', 'plot_heads', 'plot_run', 'fig_heads', 'fig_convergence',
-           'fig_sweep', 'fig_seed_spread', 'fig_lr_sweep', 'splice_readme', 'variant_seeds', 'build_report',
-           'check_records']
+           'fig_sweep', 'fig_seed_spread', 'fig_lr_sweep', 'readme_notebook', 'splice_notebook', 'splice_readme',
+           'variant_seeds', 'build_report', 'check_records']
 
 # %% ../nbs/12_report.ipynb #fbf072c5
 SKIP_DIRS = ("tmp", "stale", "broken", "locks")      # half-written, superseded, unreadable records; claims
@@ -611,15 +611,66 @@ def fig_lr_sweep(df: pd.DataFrame, path: Path):
     fig.tight_layout(); fig.savefig(path, dpi=120); plt.close(fig); return path
 
 # %% ../nbs/12_report.ipynb #7767caa9
-def splice_readme(readme: str | Path, block: str, tag: str) -> Path:
-    "Replace the text between `<!-- tag:start -->` and `<!-- tag:end -->` in `readme` with `block`."
-    readme = Path(readme)
-    text = readme.read_text(encoding="utf-8")
+def _splice(text: str, block: str, tag: str, where) -> str:
     start, end = f"<!-- {tag}:start -->", f"<!-- {tag}:end -->"
     i, j = text.find(start), text.find(end)
     if i < 0 or j < i:
-        raise ValueError(f"{readme}: no '{start}' ... '{end}' markers to put the results between")
-    return atomic_write_text(readme, text[:i + len(start)] + "\n" + block.strip("\n") + "\n" + text[j:])
+        raise ValueError(f"{where}: no '{start}' ... '{end}' markers to put the results between")
+    return text[:i + len(start)] + "\n" + block.strip("\n") + "\n" + text[j:]
+
+def readme_notebook(readme: str | Path) -> Path | None:
+    """The notebook that `readme` is generated from: in an nbdev checkout (a `settings.ini` beside `README.md`),
+    its `nbs_path`/`readme_nb` (here `nbs/index.ipynb`, which `make readme` turns into README.md); `None` for any
+    other README, or where that notebook does not exist (a README outside a checkout)."""
+    import configparser
+    readme = Path(readme)
+    ini = readme.resolve().parent / "settings.ini"
+    if readme.name != "README.md" or not ini.is_file(): return None
+    cp = configparser.ConfigParser(interpolation=None); cp.read(ini, encoding="utf-8")
+    d = cp["DEFAULT"]
+    nb = ini.parent / d.get("nbs_path", "nbs") / d.get("readme_nb", "index.ipynb")
+    return nb if nb.is_file() else None
+
+def _marked_cell(nb: dict, tag: str, where) -> dict:
+    "The markdown cell of notebook `nb` (as JSON) that holds both of `tag`'s markers."
+    for c in nb["cells"]:
+        src = "".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+        if c["cell_type"] == "markdown" and f"<!-- {tag}:start -->" in src and f"<!-- {tag}:end -->" in src: return c
+    raise ValueError(f"{where}: no markdown cell with '<!-- {tag}:start -->' ... '<!-- {tag}:end -->' markers")
+
+def splice_notebook(notebook: str | Path, block: str, tag: str) -> Path:
+    """Replace the text between `<!-- tag:start -->` and `<!-- tag:end -->` in the markdown cell of `notebook`
+    that holds them with `block`; every other cell, and the notebook's JSON layout (nbdev's), stay as they were."""
+    import tempfile
+    notebook = Path(notebook)
+    nb = json.loads(notebook.read_text(encoding="utf-8"))
+    c = _marked_cell(nb, tag, notebook)
+    text = _splice("".join(c["source"]) if isinstance(c["source"], list) else c["source"], block, tag, notebook)
+    lines = text.split("\n")
+    c["source"] = [l + "\n" for l in lines[:-1]] + ([lines[-1]] if lines[-1] else [])
+    fd, tmp = tempfile.mkstemp(dir=notebook.parent, prefix="." + notebook.name + ".", suffix=".tmp")
+    um = os.umask(0); os.umask(um)
+    try:
+        os.fchmod(fd, 0o666 & ~um)
+        with os.fdopen(fd, "w", encoding="utf-8") as f: f.write(json.dumps(nb, sort_keys=True, indent=1, ensure_ascii=False) + "\n")
+        os.replace(tmp, notebook)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True); raise
+    return notebook
+
+def splice_readme(readme: str | Path, block: str, tag: str, notebook: str | Path | None = "auto") -> Path:
+    """Replace the text between `<!-- tag:start -->` and `<!-- tag:end -->` in `readme` with `block`, and the same
+    in the markdown cell of `notebook` that holds those markers: by default the notebook README.md is generated
+    from (`readme_notebook`; `nbs/index.ipynb` in this checkout), so that regenerating README.md from it
+    (`make readme`) gives the README written here. `notebook=None` writes `readme` only. Both are checked for the
+    markers before either is written (`ValueError`); returns `readme`."""
+    readme = Path(readme)
+    nb = readme_notebook(readme) if isinstance(notebook, str) and notebook == "auto" else notebook
+    text = _splice(readme.read_text(encoding="utf-8"), block, tag, readme)
+    if nb is not None: _marked_cell(json.loads(Path(nb).read_text(encoding="utf-8")), tag, nb)
+    out = atomic_write_text(readme, text)
+    if nb is not None: splice_notebook(nb, block, tag)
+    return out
 
 def _readme_block(main_md: str, targets_md: str | None, profile: str, figures: list[str], extra_md=()) -> str:
     demote = lambda md: "\n".join("###" + l[1:] if l.startswith("## ") else l for l in md.splitlines())
@@ -788,7 +839,12 @@ def check_records(runs_dir: str | Path, profile: str) -> int:
     return len(files)
 
 def _check_readme(readme: Path, tag: str):
+    "Raise `ReportError` unless `readme`, and the notebook it is generated from (`readme_notebook`), have `tag`'s markers."
     if not readme.is_file(): raise ReportError(f"README {readme} does not exist")
     text = readme.read_text(encoding="utf-8")
     if f"<!-- {tag}:start -->" not in text or f"<!-- {tag}:end -->" not in text:
         raise ReportError(f"{readme}: no '<!-- {tag}:start -->' ... '<!-- {tag}:end -->' markers to put the results between")
+    nb = readme_notebook(readme)
+    if nb is not None:
+        try: _marked_cell(json.loads(nb.read_text(encoding="utf-8")), tag, nb)
+        except ValueError as e: raise ReportError(f"{e} (README.md is generated from it)") from None
