@@ -27,12 +27,13 @@ from transformers.utils import logging as hf_logging
 from .data import collator_for, data_source, get_task, load_task, make_batches, tokenize_task
 from .metrics import compute_metrics
 from .models import load_model, tiny_config
-from .tuning import METHODS
+from . import tuning
+from .tuning import METHODS, MethodConfig, make_config, method_config, prepare
 
 # %% auto #0
-__all__ = ['RECORD_KEYS', 'DEFAULT_LR', 'TINY_MODELS', 'METHOD_CONFIG', 'PROTOCOLS', 'RunRecord', 'atomic_write_text',
-           'save_record', 'load_record', 'default_lr', 'build_model', 'mask_digest', 'BestTrainable', 'versions',
-           'peak_memory_mb', 'run', 'failed_record']
+__all__ = ['RECORD_KEYS', 'DEFAULT_LR', 'TINY_MODELS', 'RUN_OPTIONS', 'METHOD_CONFIG', 'TRAINER_DEFAULTS', 'PROTOCOLS',
+           'RunRecord', 'atomic_write_text', 'save_record', 'load_record', 'default_lr', 'build_model', 'mask_digest',
+           'BestTrainable', 'versions', 'peak_memory_mb', 'make_trainer', 'run', 'failed_record']
 
 # %% ../nbs/09_train.ipynb #1d0b204c
 @dataclass
@@ -61,6 +62,7 @@ class RunRecord:
     history: list = field(default_factory=list)
     extra: dict = field(default_factory=dict)   # head scores, PageRank iterations, mask stats, ...
     config: dict = field(default_factory=dict)
+    method_config: dict = field(default_factory=dict)   # the MethodConfig the model was prepared with (to_dict)
     versions: dict = field(default_factory=dict)
     error: str | None = None
     created: str = ""
@@ -184,16 +186,14 @@ def _scores_matrix(scores):
             except (TypeError, ValueError): pass
     return None
 
-METHOD_CONFIG = {
-    "full":         lambda c: {},
-    "bitfit":       lambda c: {},
-    "lora":         lambda c: {},
+RUN_OPTIONS = {   # methods whose config takes run() arguments or data; any other registered method runs with its defaults
     "adapter":      lambda c: dict(size=c.adapter_size),
     "hifi":         _hifi_config,
     "random_heads": lambda c: dict(k=c.k, seed=c.seed),
     "sam":          _sam_config,
     "random_mask":  lambda c: dict(density=c.density, seed=c.seed, scope=c.sam_scope),
 }
+METHOD_CONFIG = RUN_OPTIONS   # the name used before v0.2
 
 def mask_digest(indices: dict) -> str | None:
     "A short hash of a sparse mask (tensor names and sorted flat indices), to compare masks across records."
@@ -252,6 +252,50 @@ def peak_memory_mb() -> tuple[float, str]:
     kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return (kb / 1024 if sys.platform != "darwin" else kb / 2**20), "process_peak_rss"
 
+# %% ../nbs/09_train.ipynb #4652214d
+TRAINER_DEFAULTS = dict(per_device_train_batch_size=32, num_train_epochs=3, weight_decay=0.01, warmup_steps=0.06,
+                        lr_scheduler_type="linear", optim="adamw_torch", eval_strategy="epoch", save_strategy="no",
+                        logging_strategy="steps", logging_steps=10, metric_for_best_model="main",
+                        greater_is_better=True, report_to=[], dataloader_num_workers=0, dataloader_pin_memory=False,
+                        # the models' losses are per-batch means: scaling them by the process count (transformers'
+                        # default for models that take loss kwargs) would double the gradients under 2-process DDP
+                        average_tokens_across_devices=False)
+
+def _with_lengths(tokd):
+    if "length" not in tokd["train"].column_names:      # for train_sampling_strategy="group_by_length":
+        tokd["train"] = tokd["train"].add_column(           # tokens per example, all choices counted
+            "length", [_n_tokens(x) for x in tokd["train"]["input_ids"]])
+    return tokd
+
+def make_trainer(model, tokenizer, task: str, data, config: MethodConfig | str | None = None, *, max_length: int = 128,
+                 batches=None, stats=None, callbacks=(), **training_args) -> Trainer:
+    """A ready `transformers.Trainer` fine-tuning `model` on `task` with a method.
+
+    `model`: a base model, prepared here with `config` (a `MethodConfig` or a method name; `batches` /
+    `stats` as for `prepare`), or a model `prepare` already made (then `config` is left out). `data`: the
+    task's `DatasetDict` (`train`, `validation`, ...) raw as `load_task` returns it, or tokenised. Keyword
+    arguments are `TrainingArguments` and override the defaults (`TRAINER_DEFAULTS`; `learning_rate` is the
+    config's `lr`; `output_dir` defaults to a `hifi_nb_trainer` folder). The best epoch by the task's main
+    metric on `validation` is kept (`trainer.hifi_best`); `trainer.hifi_data` holds the tokenised splits."""
+    t = get_task(task)
+    if getattr(model, "hifi_tuning", None) is None:
+        if config is None: raise tuning.ConfigError("make_trainer: give a config (or a method name) for a base model")
+        model = prepare(model, config, batches=batches, stats=stats)
+    elif config is not None and make_config(config) != method_config(model):
+        raise tuning.ConfigError("make_trainer: the model is already prepared with another config; leave config out")
+    conf = method_config(model)
+    tokd = data if "input_ids" in data["train"].column_names else tokenize_task(data, tokenizer, t.name, max_length)
+    tokd = _with_lengths(tokd)
+    targs = TRAINER_DEFAULTS | dict(output_dir="hifi_nb_trainer", learning_rate=conf.lr,
+                                    per_device_eval_batch_size=max(64, training_args.get("per_device_train_batch_size", 32)),
+                                    use_cpu=_device().type == "cpu") | training_args
+    best = BestTrainable("eval_main")
+    trainer = Trainer(model=model, args=TrainingArguments(**targs), train_dataset=tokd["train"],
+                      eval_dataset=tokd["validation"], data_collator=collator_for(t.name, tokenizer),
+                      callbacks=[best, *callbacks], compute_metrics=lambda p: compute_metrics(t.name, _preds(p), p.label_ids))
+    trainer.hifi_best, trainer.hifi_data = best, tokd
+    return trainer
+
 # %% ../nbs/09_train.ipynb #e48dfe45
 PROTOCOLS = {"sam": "test", "glue": "validation"}   # protocol -> reported split
 
@@ -286,8 +330,8 @@ def run(task: str, method: str, seed: int = 0, model: str = "minilm-l6", protoco
     t0 = time.perf_counter()
     logging_steps = trainer_kwargs.pop("logging_steps", 10)
     t = get_task(task)
-    if method not in METHOD_CONFIG:
-        raise ValueError(f"Unknown method {method!r}; valid methods: {', '.join(METHOD_CONFIG)}")
+    if method not in METHODS:
+        raise ValueError(f"Unknown method {method!r}; valid methods: {', '.join(METHODS)}")
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {list(PROTOCOLS)}, got {protocol!r}")
     if epochs <= 0 or batch_size < 1: raise ValueError(f"need epochs > 0 and batch_size >= 1, got {epochs}, {batch_size}")
@@ -332,9 +376,12 @@ def run(task: str, method: str, seed: int = 0, model: str = "minilm-l6", protoco
             max_length=max_length)]
         ctx = _Ctx(net, score_batches, grad_batches, seed, k, selection, density, sam_score, sam_scope, info,
                    correlation, damping, adapter_size, progress)
-        mcfg = _same_on_every_rank(METHOD_CONFIG[method](ctx))
+        opts = _same_on_every_rank(RUN_OPTIONS.get(method, lambda c: {})(ctx))
+        stats = opts.pop("stats", None)
+        mconf = make_config(method, lr=lr, train_pooler=train_pooler, **opts)
         set_seed(seed)
-        net = tuning.prepare(net, method, train_pooler=train_pooler, **mcfg)
+        net = prepare(net, mconf, stats=stats)
+        rec.method_config = method_config(net).to_dict()
         rep = tuning.trainable_report(net)
         rec.trainable, rec.backbone, rec.trainable_pct = rep["trainable"], rep["backbone"], rep["percent"]
         rec.backbone_trainable, rec.head_trainable = rep["backbone_trainable"], rep["head"]
@@ -350,28 +397,14 @@ def run(task: str, method: str, seed: int = 0, model: str = "minilm-l6", protoco
         times["select"] = time.perf_counter() - t1
 
         # training
-        tokd = tokenize_task(dd, tok, t.name, max_length)
-        if "length" not in tokd["train"].column_names:      # for train_sampling_strategy="group_by_length":
-            tokd["train"] = tokd["train"].add_column(           # tokens per example, all choices counted
-                "length", [_n_tokens(x) for x in tokd["train"]["input_ids"]])
         if output_dir: out = Path(output_dir)
         else: tmp_out = tempfile.TemporaryDirectory(prefix="hifi_run_"); out = Path(tmp_out.name)
         targs = dict(
-            output_dir=str(out / "trainer"), learning_rate=lr, num_train_epochs=epochs,
-            per_device_train_batch_size=batch_size, per_device_eval_batch_size=max(64, batch_size),
-            weight_decay=weight_decay, warmup_steps=warmup_ratio, lr_scheduler_type="linear", optim="adamw_torch",
-            eval_strategy="epoch", save_strategy="no", logging_strategy="steps", logging_steps=logging_steps,
-            metric_for_best_model="main", greater_is_better=True, seed=seed, data_seed=seed, report_to=[],
-            disable_tqdm=False, dataloader_num_workers=0, dataloader_pin_memory=False,
-            use_cpu=_device().type == "cpu",     # no accelerator: also what makes torchrun on CPUs data-parallel (gloo)
-            # the models' losses are per-batch means: scaling them by the process count (transformers' default for
-            # models that take loss kwargs) would double the gradients and the logged losses under 2-process DDP
-            average_tokens_across_devices=False)
-        args = TrainingArguments(**(targs | trainer_kwargs))   # extra keyword arguments override
-        best = BestTrainable("eval_main")
-        trainer = Trainer(model=net, args=args, train_dataset=tokd["train"], eval_dataset=tokd["validation"],
-                          data_collator=collator_for(t.name, tok), callbacks=[best],
-                          compute_metrics=lambda p: compute_metrics(t.name, _preds(p), p.label_ids))
+            output_dir=str(out / "trainer"), num_train_epochs=epochs, per_device_train_batch_size=batch_size,
+            weight_decay=weight_decay, warmup_steps=warmup_ratio, logging_steps=logging_steps, seed=seed,
+            data_seed=seed, disable_tqdm=False)
+        trainer = make_trainer(net, tok, t.name, tokenize_task(dd, tok, t.name, max_length), **(targs | trainer_kwargs))
+        best, tokd = trainer.hifi_best, trainer.hifi_data
         t2 = time.perf_counter()
         trainer.train()
         times["train"] = time.perf_counter() - t2

@@ -16,8 +16,10 @@ def _modules():
         assert m, f"{p.name} is not exported from a notebook"
         deps = set()
         for node in ast.walk(ast.parse(text)):
-            if isinstance(node, ast.ImportFrom) and node.module:
-                if node.level == 1: deps.add(node.module.split(".")[0])
+            if isinstance(node, ast.ImportFrom):
+                if node.module in (None, "hifi_nb"):                 # from . import x / from hifi_nb import x
+                    if node.level == 1 or node.module == "hifi_nb": deps |= {a.name for a in node.names}
+                elif node.level == 1: deps.add(node.module.split(".")[0])
                 elif node.module.startswith("hifi_nb."): deps.add(node.module.split(".")[1])
             elif isinstance(node, ast.Import):
                 deps |= {a.name.split(".")[1] for a in node.names if a.name.startswith("hifi_nb.")}
