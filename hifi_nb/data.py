@@ -24,7 +24,10 @@ __all__ = ['TASKS', 'Task', 'UnknownTask', 'get_task', 'DataError', 'read_glue_t
 # %% ../nbs/00_data.ipynb #f6c8b378
 @dataclass(frozen=True)
 class Task:
-    "One task: files, columns, labels, metrics."
+    """One task of the registry (`TASKS`; `get_task` looks one up): its `name`, the GLUE folder `glue_name` and
+    the `hub` dataset, `kind` (`classification`, `regression` or `multiple_choice`), the label names in id order,
+    the `metrics` computed and the `main` one reported, the GLUE dev file(s), the tsv columns, and the range of a
+    regression label; `num_labels` and `is_regression` follow from them."""
     name: str
     glue_name: str                       # folder name of the original GLUE release
     hub: tuple[str, str]                 # (dataset, config) on the hub
@@ -69,10 +72,12 @@ TASKS: dict[str, Task] = {t.name: t for t in [
 ]}
 
 class UnknownTask(KeyError):
+    "Raised by `get_task` for a name that is not in the registry; the message lists the valid tasks."
     def __str__(self): return self.args[0]
 
 def get_task(name: str | Task) -> Task:
-    "The registry entry for `name` (case-insensitive; `sst-2`, `sts-b` accepted)."
+    """The registry entry (`Task`) for `name`, case-insensitive (`sst-2`, `sts-b` accepted); a `Task` passes
+    through. Any other name raises `UnknownTask`, listing the valid tasks."""
     if isinstance(name, Task): return name
     key = str(name).lower().replace("-", "")
     if key not in TASKS:
@@ -113,7 +118,9 @@ def _label_id(task: Task, raw, where: str):
     raise DataError(f"{where}: label {raw!r} is not in the label set of {task.name} {list(task.labels)}")
 
 def read_glue_tsv(task: str | Task, path: str | Path, labelled: bool = True) -> Dataset:
-    "Read one original GLUE tsv into columns `text_a`, `text_b`, `label`."
+    """A `Dataset` read from one original GLUE tsv file at `path`, with columns `text_a`, `text_b` (None for
+    single-sentence tasks) and `label` (a class id, or a float for STS-B); `labelled=False` reads a file without
+    labels (no `label` column). A missing file, column or unknown label raises `DataError` naming file and line."""
     t, path = get_task(task), Path(path)
     if not path.exists():
         raise DataError(f"GLUE file not found: {path} (expected <HIFI_GLUE_DIR>/{t.glue_name}/{path.name}; "
@@ -160,7 +167,9 @@ def _row_from_json(t: Task, d: dict) -> dict:
     return dict(text_a=d["text"], text_b=None)
 
 def read_jsonl(task: str | Task, path: str | Path) -> Dataset:
-    "Read one SAM-protocol jsonl split into the common columns."
+    """A `Dataset` read from one SAM-protocol split file at `path` (`<HIFI_SAM_DIR>/<task>/{train,val,test}.jsonl`),
+    with the columns `read_glue_tsv` gives (COPA also `question`, `choice1`, `choice2`). A missing file, bad JSON,
+    missing field or unknown label raises `DataError` naming file and line."""
     t, path = get_task(task), Path(path)
     if not path.exists():
         raise DataError(f"SAM split file not found: {path} (expected <HIFI_SAM_DIR>/{t.name}/{path.name}; "
@@ -244,7 +253,10 @@ def load_task(task: str, data_dir: str | Path | None = None, protocol: str = "gl
 
     `protocol="glue"`: splits `train`, `validation` (the original dev set).
     `protocol="sam"`: splits `train` (90%), `validation` (10%, for model selection), `test` (original dev).
-    `data_dir` defaults to `HIFI_SAM_DIR` (SAM split files, protocol "sam" only) or `HIFI_GLUE_DIR`."""
+    `data_dir` defaults to `HIFI_SAM_DIR` (SAM split files, protocol "sam" only) or `HIFI_GLUE_DIR`, else the hub.
+    `seed` draws the 90/10 split made from GLUE-style files and the training subsample: `per_class` keeps at most
+    that many training examples of each class, then `max_train_samples` a random subset of that size. Data that
+    cannot be found or read raise `DataError`, saying which file or folder and how to fix it."""
     t = get_task(task)
     root, kind = _resolve_source(t, data_dir, protocol)
     dd = None
@@ -280,7 +292,9 @@ def _sha256(path: Path) -> str:
     return _SHA_CACHE[key]
 
 def data_files(task: str | Task, data_dir: str | Path | None = None, protocol: str = "glue") -> tuple[str, Path | None, list[Path]]:
-    "`(kind, folder, files)`: where `load_task` with these arguments reads `task` from, and which files."
+    """`(kind, folder, files)`: where `load_task` with these arguments reads `task` from. `kind` is `sam` (split
+    files), `glue` (tsv files) or `hub` (then `folder` is None and `files` empty); `files` are the paths it reads,
+    whether or not they exist (`data_source` checks them)."""
     t = get_task(task)
     root, kind = _resolve_source(t, data_dir, protocol)
     if kind == "sam": return kind, root, [root / t.name / f"{f}.jsonl" for f in ("train", "val", "test")]
@@ -314,7 +328,9 @@ from transformers import DataCollatorWithPadding
 _COPA_Q = {"cause": "What was the cause?", "effect": "What happened as a result?"}
 
 def tokenize_task(ds: Dataset | DatasetDict, tokenizer, task: str | Task, max_length: int = 128):
-    "Tokenize a split (or all splits) for `task`; keeps `labels`, drops the text columns."
+    """`ds` (a text split, or a `DatasetDict` of them) tokenized for `task`: `input_ids`, `attention_mask` (and
+    `token_type_ids` where the tokenizer makes them) and `labels`; the text columns are dropped. Sentence pairs are
+    encoded as pairs and truncated to `max_length` tokens; a COPA example becomes one encoding per choice."""
     t = get_task(task)
     if isinstance(ds, DatasetDict):
         return DatasetDict({k: tokenize_task(v, tokenizer, t, max_length) for k, v in ds.items()})
@@ -331,7 +347,9 @@ def tokenize_task(ds: Dataset | DatasetDict, tokenizer, task: str | Task, max_le
     return out.rename_column("label", "labels")
 
 class MultipleChoiceCollator:
-    "Pads (example, choice, tokens) features to one tensor of shape (batch, choices, length)."
+    """The collator of multiple-choice features (COPA): called on a list of tokenized examples, it pads every
+    (example, choice) to the longest in the list and returns tensors of shape (batch, choices, length), plus
+    `labels` (batch,)."""
     def __init__(self, tokenizer): self.tokenizer = tokenizer
     def __call__(self, features):
         n = len(features[0]["input_ids"]); labels = [f["labels"] for f in features]
@@ -342,12 +360,15 @@ class MultipleChoiceCollator:
         return b
 
 def collator_for(task: str | Task, tokenizer):
-    "The padding collator for `task` (multiple choice for COPA)."
+    """The collator that pads `task`'s tokenized examples into one batch of tensors: `MultipleChoiceCollator` for
+    COPA, transformers' `DataCollatorWithPadding(tokenizer)` for every other task."""
     return MultipleChoiceCollator(tokenizer) if get_task(task).kind == "multiple_choice" else DataCollatorWithPadding(tokenizer)
 
 def make_batches(ds: Dataset, tokenizer, task: str | Task, batch_size: int = 32, max_length: int = 128,
                  n_examples: int | None = None, seed: int | None = None) -> list[dict]:
-    "Padded tensor batches from (the first `n_examples` of, optionally shuffled with `seed`) a text split."
+    """A list of padded tensor batches (dicts of `input_ids`, `attention_mask`, ..., `labels`; at most `batch_size`
+    examples each) from the text split `ds`: shuffled with `seed` if one is given, then its first `n_examples` (all
+    if None), tokenized for `task` to at most `max_length` tokens. What head scoring and SAM's gradients read."""
     if seed is not None: ds = ds.shuffle(seed=seed)
     if n_examples is not None: ds = ds.select(range(min(n_examples, len(ds))))
     tok = tokenize_task(ds, tokenizer, task, max_length)

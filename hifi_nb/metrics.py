@@ -34,9 +34,12 @@ METRIC_FNS = {
 }
 
 def compute_metrics(task: str, predictions, labels) -> dict[str, float]:
-    """All metrics of `task` (fractions), plus the main one again under `"main"`.
+    """A dict of every metric of `task` as fractions (`task.metrics`: e.g. `mcc`, `f1`, `accuracy`, `pearson`,
+    `spearman`), the main one again under `"main"`, and for classification `top_class_share` (the share of the
+    most-predicted class; a diagnostic, 1.0 when every example got one class).
 
-    `predictions`: logits (n × classes), class ids (n,), or regression scores (n,) / (n, 1)."""
+    `predictions`: logits (n × classes), class ids (n,), or regression scores (n,) / (n, 1); `labels`: n gold
+    labels. A length mismatch, no examples, or logits of the wrong width raise `ValueError`."""
     t = get_task(task)
     y, p = np.asarray(labels), np.asarray(predictions)
     if len(y) != len(p): raise ValueError(f"{len(p)} predictions for {len(y)} labels")
@@ -50,7 +53,9 @@ def compute_metrics(task: str, predictions, labels) -> dict[str, float]:
     return out
 
 def trainer_metrics(task: str):
-    "A `compute_metrics` function for `transformers.Trainer` (keys prefixed by the Trainer with `eval_`)."
+    """A `compute_metrics` function for `transformers.Trainer`: it takes the Trainer's `EvalPrediction` (logits,
+    or a tuple whose first element is the logits; `label_ids`) and returns `compute_metrics(task, ...)`, which the
+    Trainer logs with the prefix `eval_`."""
     def fn(eval_pred):
         preds = eval_pred.predictions[0] if isinstance(eval_pred.predictions, tuple) else eval_pred.predictions
         return compute_metrics(task, preds, eval_pred.label_ids)

