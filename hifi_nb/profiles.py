@@ -10,6 +10,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from .tuning import METHODS, method_names
+
 # %% auto #0
 __all__ = ['MAIN_METHODS', 'CPU_TASKS', 'CPU_SEEDS', 'CPU_SAM_BATCHES', 'CPU_COMMON', 'CPU_BUDGETS', 'ABLATION_TASKS',
            'ABLATION_SEEDS', 'HIFI_ABLATIONS', 'HIFI_SELECTIONS', 'K_SWEEP', 'DENSITY_SWEEP', 'TRAIN_SIZES',
@@ -19,7 +21,7 @@ __all__ = ['MAIN_METHODS', 'CPU_TASKS', 'CPU_SEEDS', 'CPU_SAM_BATCHES', 'CPU_COM
            'profile_runs', 'hparams_dir', 'load_lrs']
 
 # %% ../nbs/10_profiles.ipynb #1db5b2e5
-MAIN_METHODS = ("full", "bitfit", "lora", "adapter", "hifi", "random_heads", "sam", "random_mask")
+MAIN_METHODS = method_names()    # every registered method, in registration order (hifi_nb.tuning.METHODS)
 
 @dataclass(frozen=True)
 class RunSpec:
@@ -138,10 +140,8 @@ def paper_profile() -> list[RunSpec]:
                                      n_score_examples=1024, logging_steps=50))
     return runs
 
-SWEEP_LRS = {"full": (5e-5, 1e-4, 2e-4), "bitfit": (1e-3, 3e-3, 1e-2, 3e-2), "lora": (5e-4, 1e-3, 2e-3, 5e-3, 1e-2),
-             "adapter": (3e-4, 1e-3, 3e-3, 1e-2),
-             "hifi": (5e-4, 1e-3, 2e-3), "sam": (3e-4, 1e-3, 3e-3, 1e-2)}   # widened where the choice sat on an edge
-LR_TIED = {"random_heads": "hifi", "random_mask": "sam"}
+SWEEP_LRS = {m: METHODS[m].sweep_lrs for m in method_names(sweep=True)}   # from the registry
+LR_TIED = {m: METHODS[m].lr_from for m in method_names(sweep=False)}          # controls share their method's rate
 SWEEP_TASKS = ("mrpc", "stsb", "cola", "sst2")
 SWEEP_BUDGET = dict(max_train_samples=1000, epochs=3, eval_test=False)
 

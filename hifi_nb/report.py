@@ -15,22 +15,22 @@ import pandas as pd
 from .data import get_task
 from .train import atomic_write_text
 
-MAIN_METHODS = ("full", "bitfit", "lora", "adapter", "hifi", "random_heads", "sam", "random_mask")
+from .profiles import MAIN_METHODS    # every registered method (hifi_nb.tuning.METHODS)
 TABLE_COLUMNS = ["method", "task", "metric", "mean", "std", "n_seeds", "trainable_pct"]
 
 class ReportError(ValueError):
     "The report's inputs are missing or do not match its profile: nothing was written."
 
 # %% auto #0
-__all__ = ['MAIN_METHODS', 'TABLE_COLUMNS', 'SKIP_DIRS', 'SPARSE_METHODS', 'CLAIMS', 'CLAIM_COLUMNS', 'TABLE1_TASKS',
-           'TABLE1_METHODS', 'SAM_TABLE1', 'TABLE1_LABELS', 'TABLE1_NAMES', 'VARIANT_GROUPS', 'MAIN_GROUP',
-           'ReportError', 'record_files', 'load_records', 'main_table', 'expected_cells', 'pm', 'md_table',
-           'main_markdown', 'stability_table', 'variant_table', 'sweep_table', 'long_markdown', 'quality_targets',
-           'targets_markdown', 'one_class_runs', 'one_class_markdown', 'gap_table', 'gap_markdown', 'verdict',
-           'paired_diffs', 'claims_table', 'claims_markdown', 'table1_view', 'table1_markdown', 'jaccard',
-           'head_overlap', 'task_overlap', 'overlap_markdown', 'plot_heads', 'plot_run', 'fig_heads', 'fig_convergence',
-           'fig_sweep', 'fig_seed_spread', 'fig_lr_sweep', 'readme_notebook', 'splice_notebook', 'splice_readme',
-           'variant_seeds', 'build_report', 'check_records']
+__all__ = ['TABLE_COLUMNS', 'SKIP_DIRS', 'SPARSE_METHODS', 'CLAIMS', 'CLAIM_COLUMNS', 'TABLE1_TASKS', 'TABLE1_METHODS',
+           'SAM_TABLE1', 'TABLE1_LABELS', 'TABLE1_NAMES', 'VARIANT_GROUPS', 'MAIN_GROUP', 'ReportError', 'record_files',
+           'load_records', 'main_table', 'expected_cells', 'pm', 'md_table', 'main_markdown', 'stability_table',
+           'variant_table', 'sweep_table', 'long_markdown', 'quality_targets', 'targets_markdown', 'one_class_runs',
+           'one_class_markdown', 'gap_table', 'gap_markdown', 'verdict', 'paired_diffs', 'claims_table',
+           'claims_markdown', 'table1_view', 'table1_markdown', 'jaccard', 'head_overlap', 'task_overlap',
+           'overlap_markdown', 'plot_heads', 'plot_run', 'fig_heads', 'fig_convergence', 'fig_sweep', 'fig_seed_spread',
+           'fig_lr_sweep', 'readme_notebook', 'splice_notebook', 'splice_readme', 'variant_seeds', 'build_report',
+           'check_records']
 
 # %% ../nbs/12_report.ipynb #fbf072c5
 SKIP_DIRS = ("tmp", "stale", "broken", "locks")      # half-written, superseded, unreadable records; claims
@@ -175,7 +175,7 @@ def long_markdown(t: pd.DataFrame, row: str, title: str, n_seeds: int, rows=None
             + md_table([row] + [k.upper() for k in tasks], body) + "\n")
 
 # %% ../nbs/12_report.ipynb #b9d2e6a1
-SPARSE_METHODS = ("bitfit", "lora", "adapter", "hifi", "random_heads", "sam", "random_mask")
+SPARSE_METHODS = tuple(m for m in MAIN_METHODS if m != "full")
 
 def quality_targets(table: pd.DataFrame, full: str = "full") -> pd.DataFrame:
     """The quality targets measured on a `main_table`: one row per check with columns `check, value, target,
