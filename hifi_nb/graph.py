@@ -19,7 +19,9 @@ __all__ = ['SELECTIONS', 'DEFAULT_K', 'FORMAT', 'PageRankResult', 'pagerank', 'l
 # %% ../nbs/03_graph.ipynb #dfd21455
 @dataclass
 class PageRankResult:
-    "Scores (sum to 1), iterations run, the L1 residual `‖s_t − s_{t-1}‖₁` of each iteration; unpacks as those three."
+    """What `pagerank` returns: `scores` (one per node, summing to 1), the `iterations` run, the L1 residual
+    `‖s_t − s_{t-1}‖₁` of each iteration, and whether the last one fell below `tol` (`converged`). Unpacks as
+    `scores, iterations, residuals`."""
     scores: np.ndarray
     iterations: int
     residuals: list[float]
@@ -40,7 +42,9 @@ def pagerank(W, p=None, damping: float = 0.85, tol: float = 1e-6, max_iter: int 
 
     `s ← (1−damping)·p + damping·P·s` with `P = W / colsum(W)`, `s⁰` uniform, teleport `p` (normalised;
     uniform when `None`), until `‖Δs‖₁ < tol` or `max_iter` iterations. Returns a `PageRankResult`
-    that unpacks as `scores, iterations, residuals` and also has `.converged`."""
+    that unpacks as `scores, iterations, residuals` and also has `.converged`. Nodes without edges (a zero column)
+    teleport like `p`. A non-square, negative or non-finite `W`, a `p` of the wrong length, or `damping` outside
+    [0, 1) raise `ValueError`."""
     W = np.array(W, dtype=np.float64)
     if W.ndim != 2 or W.shape[0] != W.shape[1]: raise ValueError(f"W must be a square matrix, got shape {W.shape}")
     n = W.shape[0]
@@ -69,7 +73,9 @@ def pagerank(W, p=None, damping: float = 0.85, tol: float = 1e-6, max_iter: int 
 # %% ../nbs/03_graph.ipynb #4b733adb
 def layer_pagerank(info, corr, damping: float = 0.85, tol: float = 1e-6, max_iter: int = 100,
                    personalize: bool = True):
-    "PageRank per layer: `(scores L×H, iterations per layer, residuals per layer)`; uniform teleport if not `personalize`."
+    """`pagerank` on every layer's head graph: `corr[l]` (L×H×H) as edge weights, `info[l]` (L×H) as teleport
+    vector (uniform if not `personalize`). Returns `(scores, iterations, residuals)`: an L×H array (each row sums
+    to 1), the iterations of each layer, and each layer's residuals; warns when a layer does not converge."""
     info, corr = np.asarray(info, np.float64), np.asarray(corr, np.float64)
     if info.ndim != 2 or corr.shape != (*info.shape, info.shape[1]):
         raise ValueError(f"info must be L×H and corr L×H×H, got {info.shape} and {corr.shape}")
@@ -108,11 +114,14 @@ DEFAULT_K = 3
 FORMAT = "hifi_nb.HeadScores"
 
 class ShapeMismatch(ValueError):
-    "A saved selection / score file does not fit the model (different layers × heads)."
+    "Raised by `HeadScores.load(path, model)` when the saved scores are for another shape (layers × heads) of model."
 
 @dataclass
 class HeadScores:
-    "HiFi head statistics + PageRank scores of one model on one task; `select()` picks the heads to tune."
+    """HiFi's head statistics and PageRank scores of one model on one task (what `score_heads` returns): `info`
+    (L×H information richness), `corr` (L×H×H RV correlations), `scores` (L×H PageRank scores, each layer summing
+    to 1), PageRank's iterations and residuals per layer, the `settings` used and `model_id`. `select(k)` picks the
+    heads to tune; `save` / `load` keep them as JSON; `plot_heatmap` / `plot_convergence` draw them."""
     info: np.ndarray                       # L × H information richness (the measure in settings['info'])
     corr: np.ndarray                       # L × H × H mean RV coefficient (diagonal 1)
     scores: np.ndarray                     # L × H personalised PageRank scores (each layer sums to 1)
@@ -138,13 +147,16 @@ class HeadScores:
     @classmethod
     def from_statistics(cls, info, corr, damping=0.85, tol=1e-6, max_iter=100, model_id=None,
                         settings=None, info_variants=None) -> "HeadScores":
-        "Run per-layer PageRank on given statistics and wrap everything up."
+        """A `HeadScores` from statistics computed elsewhere: `layer_pagerank(info, corr, damping, tol, max_iter)`,
+        with those settings recorded."""
         scores, iters, res = layer_pagerank(info, corr, damping, tol, max_iter)
         st = dict(settings or {}); st.update(damping=damping, tol=tol, max_iter=max_iter)
         return cls(info, corr, scores, iters, res, st, model_id, dict(info_variants or {}))
 
     def select(self, k: int = DEFAULT_K, how: str = "topk", seed: int = 0) -> list[tuple[int, int]]:
-        "Sorted `(layer, head)` pairs to tune: `k` per layer (`how='global'`: `k` in total); see `SELECTIONS`."
+        """Sorted `(layer, head)` pairs to tune: the top `k` heads per layer by PageRank score (`how="topk"`), or
+        `k` in total (`"global"`), or an ablation (`info_only`, `corr_only`, `bottom_k`, `random` drawn with `seed`;
+        see `SELECTIONS`). A `k` outside 1..heads per layer (1..all heads for `"global"`) raises `ValueError`."""
         if how not in SELECTIONS:
             raise ValueError(f"unknown selection how={how!r}; choose one of {sorted(SELECTIONS)}")
         L, H = self.shape
@@ -157,13 +169,14 @@ class HeadScores:
         return sorted((int(l), int(h)) for l, h in SELECTIONS[how](self, int(k), np.random.default_rng(seed)))
 
     def to_dict(self) -> dict:
+        "Everything as plain JSON types, tagged with `FORMAT` (what `save` writes)."
         return {"format": FORMAT, "version": 1, "model_id": self.model_id, "shape": list(self.shape),
                 "info": self.info.tolist(), "corr": self.corr.tolist(), "scores": self.scores.tolist(),
                 "iterations": self.iterations, "residuals": [[float(r) for r in rs] for rs in self.residuals],
                 "settings": self.settings, "info_variants": {k: v.tolist() for k, v in self.info_variants.items()}}
 
     def save(self, path) -> Path:
-        "Write JSON to `path` (parent folders are created)."
+        "Write `to_dict()` as JSON to `path` (parent folders are created, the file replaced atomically); returns `path`."
         path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(json.dumps(self.to_dict(), default=_json_default)); tmp.replace(path)
@@ -171,7 +184,8 @@ class HeadScores:
 
     @classmethod
     def load(cls, path, model=None) -> "HeadScores":
-        "Read a saved file; with `model`, check that it has the same layers × heads (else `ShapeMismatch`)."
+        """The `HeadScores` saved at `path`; with `model`, check that it has the same layers × heads (else
+        `ShapeMismatch`). A file that is not a saved `HeadScores` raises `ValueError`."""
         d = json.loads(Path(path).read_text())
         if not isinstance(d, dict) or d.get("format") != FORMAT:
             raise ValueError(f"{path} is not a saved HeadScores file (format tag {FORMAT!r} missing)")
@@ -188,7 +202,8 @@ class HeadScores:
         return hs
 
     def plot_heatmap(self, selected=None, ax=None, values: str = "scores"):
-        "Layers × heads heatmap of `values` ('scores' or 'info'); `selected` heads (list or `k`) are boxed."
+        """A layers × heads heatmap of `values` ('scores' or 'info') on `ax` (a new figure if None); the `selected`
+        heads (a list, or `k` for `select(k)`) are boxed in red. Returns the axes."""
         import matplotlib.pyplot as plt
         if ax is None: _, ax = plt.subplots(figsize=(1 + 0.45 * self.shape[1], 1 + 0.45 * self.shape[0]))
         data = self.scores if values == "scores" else self.info
@@ -205,7 +220,7 @@ class HeadScores:
         return ax
 
     def plot_convergence(self, ax=None):
-        "PageRank residual `‖Δs‖₁` against iteration for every layer (log scale), with the tolerance."
+        "PageRank's residual `‖Δs‖₁` against iteration for every layer (log scale) with the tolerance, on `ax`; returns the axes."
         import matplotlib.pyplot as plt
         if ax is None: _, ax = plt.subplots(figsize=(5, 3.5))
         for l, rs in enumerate(self.residuals):

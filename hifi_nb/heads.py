@@ -29,7 +29,10 @@ INFO_MEASURES = ("nuclear", "effective_rank", "numerical_rank", "normalized_nucl
 DEFAULT_RANK_TOL = 1e-2
 
 def info_from_spectrum(sigma: torch.Tensor, fro2: torch.Tensor, rank_tol: float = DEFAULT_RANK_TOL) -> dict[str, torch.Tensor]:
-    "All information measures from singular values `sigma` (`..., d_h`) and squared Frobenius norms `fro2` (`...`)."
+    """Every information measure of `INFO_MEASURES` from singular values `sigma` (`..., d_h`) and squared Frobenius
+    norms `fro2` (`...`): a dict of tensors of shape `...`, `nuclear` (Σσ), `effective_rank` (exp of the entropy of
+    σ/Σσ), `numerical_rank` (how many σ exceed `rank_tol`·max σ) and `normalized_nuclear` (Σσ / ‖·‖_F); zero for an
+    all-zero head."""
     sigma = sigma.clamp_min(0)
     total = sigma.sum(-1)
     smax = sigma.amax(-1)
@@ -47,17 +50,18 @@ def info_from_spectrum(sigma: torch.Tensor, fro2: torch.Tensor, rank_tol: float 
 BACKENDS = ("auto", "cpu", "cuda", "cupy")
 
 class BackendUnavailable(RuntimeError):
-    "The requested statistics backend cannot run on this machine."
+    "Raised by `resolve_backend` (and so `head_statistics`, `score_heads`) for a backend this machine cannot run; says what is missing."
 
 class NonFiniteHeadOutputs(ValueError):
-    "A head output contained NaN or inf, so its statistics are undefined."
+    "Raised by `head_statistics` when a head output contains NaN or inf, so its statistics are undefined."
 
 def _model_device(model: nn.Module) -> torch.device:
     p = next(iter(model.parameters()), None)
     return p.device if p is not None else torch.device("cpu")
 
 def cupy_wheel() -> str:
-    "The CuPy wheel that matches this torch's CUDA major version: `cupy-cuda12x`, `cupy-cuda13x`, ..."
+    """The name of the CuPy wheel that matches this torch's CUDA major version (`cupy-cuda12x`, `cupy-cuda13x`, ...;
+    `cupy-cuda12x` for a CPU-only torch), for `pip install` before `backend="cupy"`."""
     major = (torch.version.cuda or "12").split(".")[0]
     return f"cupy-cuda{major}x"
 
@@ -69,7 +73,8 @@ def _no_gpu_reason() -> str:
             "(no GPU, no driver, or CUDA_VISIBLE_DEVICES hides it)")
 
 def resolve_backend(backend: str = "auto", model: nn.Module | None = None) -> tuple[str, torch.device]:
-    """Check `backend` and return `(name, device)`: 'cpu', 'cuda' or 'cupy' and where the statistics run.
+    """Check `backend` (`auto`, `cpu`, `cuda` or `cupy`) and return `(name, device)`: the backend the statistics
+    run on, 'cpu', 'cuda' or 'cupy', and the torch device. `auto` follows `model`'s device (the CPU without a model).
     A GPU backend asked for by name never falls back to the CPU: it is a `BackendUnavailable` naming what is missing."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
@@ -165,7 +170,8 @@ def _cupy_kernel(cp, x, mrow, mcol, n, H: int, dh: int, exact: bool):
     return torch.from_dlpack(G), torch.from_dlpack(rv), torch.from_dlpack(Csum)
 
 def rv_from_cross(cross: torch.Tensor, H: int, dh: int) -> torch.Tensor:
-    """RV matrices (`..., H, H`) from pooled centred cross-product matrices `cross` (`..., d, d`, `d = H·d_h`):
+    """RV matrices (`..., H, H`) of `H` heads of size `dh` from pooled centred cross-product matrices `cross`
+    (`..., d, d`, `d = H·d_h`):
     `RV_hg = ‖C_hg‖_F² / (‖C_hh‖_F ‖C_gg‖_F)`, zero where a head is constant."""
     F2 = cross.square().unflatten(-1, (H, dh)).unflatten(-3, (H, dh)).sum(-1).sum(-2)
     dn = F2.diagonal(dim1=-2, dim2=-1).sqrt()
@@ -193,14 +199,16 @@ def _eigvalsh(G: torch.Tensor, backend: str) -> torch.Tensor:
 CORRELATIONS = ("pooled", "per_example")
 
 def check_correlation(correlation: str) -> str:
+    "`correlation` if it names an estimator of `CORRELATIONS` (`pooled`, `per_example`), else a `ValueError` listing them."
     if correlation not in CORRELATIONS:
         raise ValueError(f"unknown correlation estimator {correlation!r}; choose one of {CORRELATIONS}")
     return correlation
 
 @dataclass
 class HeadStatistics:
-    """Mean head statistics: `info[name]` (L×H) for every measure, `corr` (L×H×H, by the `correlation`
-    estimator), `corr_variants` (every estimator), example count, timings."""
+    """What `head_statistics` returns: mean `info[name]` (L×H) for every measure of `INFO_MEASURES`, `corr` (L×H×H,
+    by the `correlation` estimator), `corr_variants` (every estimator), `n_examples`, the `backend` used and
+    `timings`; `shape` is (layers, heads)."""
     info: dict[str, np.ndarray]
     corr: np.ndarray
     n_examples: int
@@ -295,7 +303,9 @@ def head_statistics(model: nn.Module, batches: Iterable[dict], backend: str = "a
     `correlation="pooled"` (default) takes RV once per layer from the cross-products summed over the whole
     sample; `"per_example"` averages per-example RVs (biased towards 1 for short examples; the old graph).
     Both are always computed (`corr_variants`). `exact_spectrum=False` takes the head Grams from the float32
-    `d × d` Gram (faster; the effective rank is then only good to ~1e-3 relative, the other measures to ~1e-4)."""
+    `d × d` Gram (faster; the effective rank is then only good to ~1e-3 relative, the other measures to ~1e-4).
+    `backend`: see `resolve_backend`; `early_exit` stops the forward pass after the last attention output;
+    `timings=True` records where the time went; `progress` shows a bar. Returns a `HeadStatistics`."""
     check_correlation(correlation)
     layout = attention_layout(model)                      # UnsupportedArchitecture for unknown models
     name, device = resolve_backend(backend, model)
@@ -395,7 +405,7 @@ def score_heads(model: nn.Module, batches: Iterable[dict], info: str = "nuclear"
 def reference_statistics(model: nn.Module, batches: Iterable[dict], rank_tol: float = DEFAULT_RANK_TOL,
                          correlation: str = "pooled") -> HeadStatistics:
     """Slow float64 reference of `head_statistics` (per-example, per-head SVD, per-pair RV, per-pair pooled
-    cross-products `Σ_x Z_hᵀZ_g`); for tests and timing."""
+    cross-products `Σ_x Z_hᵀZ_g`): the same `HeadStatistics`, computed the obvious way; for tests and timing."""
     check_correlation(correlation)
     layout = attention_layout(model)
     L, H, dh = layout.num_layers, layout.num_heads, layout.head_dim
@@ -452,7 +462,10 @@ def reference_statistics(model: nn.Module, batches: Iterable[dict], rank_tol: fl
 
 # %% ../nbs/04_heads.ipynb #f9cc748f
 def time_scoring(model: nn.Module, batches: list[dict], repeats: int = 3, reference: bool = True) -> dict:
-    "Median wall times (s) of the plain forward, `head_statistics` (early exit on/off) and the reference, and their ratios."
+    """What head scoring costs on `model` and `batches`, against the plain forward pass: a dict with `seconds`
+    (medians over `repeats` interleaved runs of the forward pass, `head_statistics` as used, without early exit,
+    with the float32 spectrum, and, with `reference`, one run of `reference_statistics`), `runs` (every time),
+    `ratio` (each median / the forward pass), the last run's breakdown, torch's thread count and the example count."""
     def plain():
         was = model.training; model.eval()
         try:

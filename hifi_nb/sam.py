@@ -21,7 +21,8 @@ SCORES = ("grad_sq", "grad_sum_abs", "fisher")
 
 @dataclass
 class GradStats:
-    "Per backbone tensor: `sum` = Σ_b g_b, `sum_sq` = Σ_b g_b² over `n_batches` batches at θ0."
+    """What `accumulate_gradients` returns, per backbone tensor name: `sum` = Σ_b g_b and `sum_sq` = Σ_b g_b² over
+    `n_batches` batches at θ0 (float32, the tensor's shape), and the `clip` and `dropout` they were taken with."""
     sum: dict[str, torch.Tensor]
     sum_sq: dict[str, torch.Tensor]
     n_batches: int
@@ -30,7 +31,11 @@ class GradStats:
 
 def accumulate_gradients(model: nn.Module, batches, n_batches: int | None = None, clip: float | None = 1.0,
                          dropout: bool = True, seed: int | None = 0, progress: bool = False) -> GradStats:
-    "Sum per-batch (clipped) gradients of the backbone at θ0 over `n_batches` of `batches`, without updating."
+    """Sum the backbone's per-batch gradients at θ0 over the first `n_batches` of `batches` (all if None; tokenized
+    dicts with `labels`, e.g. from `make_batches`), without updating the model: returns a `GradStats`. Each batch's
+    gradient is clipped to total norm `clip` (None: not clipped), dropout is on if `dropout` (the forward passes
+    drawn from `seed`, without touching the global random state); the model's mode and `requires_grad` flags are
+    restored. A bad `n_batches` or `clip` raises `TuningError`."""
     batches = list(batches)
     n = len(batches) if n_batches is None else n_batches
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= len(batches):
@@ -68,7 +73,8 @@ def accumulate_gradients(model: nn.Module, batches, n_batches: int | None = None
 
 # %% ../nbs/06_sam.ipynb #8551c000
 def sam_scores(stats: GradStats, score: str = "grad_sq") -> dict[str, torch.Tensor]:
-    """Per-entry scores: `grad_sq` (Σg/N)², `grad_sum_abs` |Σg|, `fisher` Σ_b g_b² / N.
+    """Per-entry scores from `stats`, a dict of tensors shaped like the backbone tensors: `score="grad_sq"` (Σg/N)²
+    (the paper's theorem), `grad_sum_abs` |Σg| (the official code) or `fisher` Σ_b g_b² / N.
 
     `grad_sq` and `grad_sum_abs` rank every entry identically (one is a monotone function of the other), so
     they give the same mask; `fisher` is the real alternative (opposite-sign gradients do not cancel)."""
@@ -79,7 +85,8 @@ def sam_scores(stats: GradStats, score: str = "grad_sq") -> dict[str, torch.Tens
     return {k: v / n for k, v in stats.sum_sq.items()}
 
 def top_indices(scores: torch.Tensor, n: int) -> torch.Tensor:
-    "Sorted flat indices of the `n` largest entries of `scores`; ties go to the lower index."
+    """Sorted flat indices (a long tensor) of the `n` largest entries of `scores`; ties go to the lower index.
+    `n <= 0` gives none, `n >= numel` all; NaN or inf in `scores` raise `TuningError`."""
     flat = scores.reshape(-1)
     if n <= 0: return torch.zeros(0, dtype=torch.long, device=flat.device)
     if n >= flat.numel(): return torch.arange(flat.numel(), device=flat.device)
@@ -91,7 +98,9 @@ def top_indices(scores: torch.Tensor, n: int) -> torch.Tensor:
 
 def sam_mask(scores: dict[str, torch.Tensor], density: float = 0.005, scope: str = "per_tensor") -> dict[str, torch.Tensor]:
     """Flat indices to tune per tensor: the top `⌊p·numel⌋` of each tensor (`per_tensor`) or the top `⌊p·N⌋`
-    over all tensors (`global`). Tensors with no selected entry map to an empty index."""
+    over all tensors (`global`), `p = density` in (0, 1]. Returns `{tensor name: sorted flat indices}` (long
+    tensors), the entries `prepare(model, "sam", stats=..., density=...)` makes trainable; tensors with no
+    selected entry map to an empty index. A bad `density` or `scope` raises `TuningError`."""
     density, scope = check_density(density), check_scope(scope)
     counts = mask_counts({k: v.numel() for k, v in scores.items()}, density, scope)
     if scope == "per_tensor": return {k: top_indices(v, counts[k]) for k, v in scores.items()}
