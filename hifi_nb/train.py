@@ -299,6 +299,51 @@ def make_trainer(model, tokenizer, task: str, data, config: MethodConfig | str |
 # %% ../nbs/09_train.ipynb #e48dfe45
 PROTOCOLS = {"sam": "test", "glue": "validation"}   # protocol -> reported split
 
+def _select_and_prepare(rec: RunRecord, net, tok, task: str, dd, config: dict, sel_seed: int, progress: bool = False):
+    """What the run's method trains, chosen from training batches only (HiFi's scoring sample, SAM's gradient
+    batches, drawn with `sel_seed`), then `prepare`; fills the record's trainable counts, selection, mask
+    digest and the method's config. Returns `(model, head scores or None)`."""
+    c = config
+    net.to(_device())
+    score_batches = lambda: [dict(b) for b in make_batches(   # plain dicts (the collator gives BatchEncoding)
+        dd["train"], tok, task, batch_size=c["score_batch_size"], max_length=c["max_length"],
+        n_examples=c["n_score_examples"], seed=sel_seed)]
+    grad_batches = lambda: [dict(b) for b in make_batches(
+        _cycled(dd["train"], c["sam_batches"] * c["sam_batch_size"], sel_seed), tok, task,
+        batch_size=c["sam_batch_size"], max_length=c["max_length"])]
+    ctx = _Ctx(net, score_batches, grad_batches, c["seed"], c["k"], c["selection"], c["density"], c["sam_score"],
+               c["sam_scope"], c["info"], c["correlation"], c["damping"], c["adapter_size"], progress)
+    method = c["method"]
+    opts = _same_on_every_rank(RUN_OPTIONS.get(method, lambda c_: {})(ctx))
+    stats = opts.pop("stats", None)
+    mconf = make_config(method, lr=c["lr"], train_pooler=c["train_pooler"], **opts)
+    set_seed(c["seed"])
+    net = prepare(net, mconf, stats=stats)
+    rec.method_config = method_config(net).to_dict()
+    rep = tuning.trainable_report(net)
+    rec.trainable, rec.backbone, rec.trainable_pct = rep["trainable"], rep["backbone"], rep["percent"]
+    rec.backbone_trainable, rec.head_trainable = rep["backbone_trainable"], rep["head"]
+    rec.extra["trainable"] = rep
+    sel = _tuning_selection(net)
+    rec.selection = sel.pop("heads", None)
+    if net.hifi_tuning.indices: sel["mask_digest"] = mask_digest(net.hifi_tuning.indices)
+    rec.extra["tuning"] = sel
+    scores = ctx.extra.pop("_scores", None)
+    rec.extra.update(ctx.extra)
+    return net, scores
+
+def _evaluate_best(rec: RunRecord, trainer, tokd, split: str):
+    "The best epoch's scores on the reported `split` (the validation scores already kept, if that is the split)."
+    if split == "validation":
+        m = {k_: v for k_, v in rec.val_metrics.items() if not k_.startswith(("runtime", "samples", "steps", "epoch"))}
+    else:
+        res = trainer.evaluate(tokd[split], metric_key_prefix="test")
+        m = {k_.removeprefix("test_"): v for k_, v in res.items()}
+        m = {k_: v for k_, v in m.items() if not k_.startswith(("runtime", "samples", "steps", "epoch"))}
+    rec.metrics, rec.main, rec.split = m, m.get("main"), split
+    share = m.get("top_class_share")
+    if share is not None and share >= 0.99: rec.extra["collapsed"] = True    # (nearly) one class answered
+
 def run(task: str, method: str, seed: int = 0, model: str = "minilm-l6", protocol: str = "sam",
         k: int = 3, selection: str = "topk", density: float = 0.005, lr: float | None = None,
         epochs: float = 3, batch_size: int = 32, max_length: int = 128, max_train_samples: int | None = None,
@@ -326,7 +371,6 @@ def run(task: str, method: str, seed: int = 0, model: str = "minilm-l6", protoco
     scoring and SAM gradients run there. Under `torchrun` / `accelerate launch` every rank selects, then rank
     0's heads / SAM gradient sums are broadcast so all ranks train the same entries; `batch_size` is per
     process; only rank 0 writes files (`save_record`, `save_delta`, head scores)."""
-    from hifi_nb import tuning
     t0 = time.perf_counter()
     logging_steps = trainer_kwargs.pop("logging_steps", 10)
     t = get_task(task)
@@ -367,33 +411,7 @@ def run(task: str, method: str, seed: int = 0, model: str = "minilm-l6", protoco
 
         # what to tune: computed from training batches only, on the accelerator if there is one
         t1 = time.perf_counter()
-        net.to(_device())
-        score_batches = lambda: [dict(b) for b in make_batches(   # plain dicts (the collator gives BatchEncoding)
-            dd["train"], tok, t.name, batch_size=score_batch_size, max_length=max_length,
-            n_examples=n_score_examples, seed=sel_seed)]
-        grad_batches = lambda: [dict(b) for b in make_batches(
-            _cycled(dd["train"], sam_batches * sam_batch_size, sel_seed), tok, t.name, batch_size=sam_batch_size,
-            max_length=max_length)]
-        ctx = _Ctx(net, score_batches, grad_batches, seed, k, selection, density, sam_score, sam_scope, info,
-                   correlation, damping, adapter_size, progress)
-        opts = _same_on_every_rank(RUN_OPTIONS.get(method, lambda c: {})(ctx))
-        stats = opts.pop("stats", None)
-        mconf = make_config(method, lr=lr, train_pooler=train_pooler, **opts)
-        set_seed(seed)
-        net = prepare(net, mconf, stats=stats)
-        rec.method_config = method_config(net).to_dict()
-        rep = tuning.trainable_report(net)
-        rec.trainable, rec.backbone, rec.trainable_pct = rep["trainable"], rep["backbone"], rep["percent"]
-        rec.backbone_trainable, rec.head_trainable = rep["backbone_trainable"], rep["head"]
-        rec.extra["trainable"] = rep
-        sel = _tuning_selection(net)
-        rec.selection = sel.pop("heads", None)
-        tuning_rec = getattr(tuning.inner_model(net), "hifi_tuning", None)
-        if tuning_rec is not None and tuning_rec.indices:
-            sel["mask_digest"] = mask_digest(tuning_rec.indices)
-        rec.extra["tuning"] = sel
-        scores = ctx.extra.pop("_scores", None)
-        rec.extra.update(ctx.extra)
+        net, scores = _select_and_prepare(rec, net, tok, t.name, dd, config, sel_seed, progress)
         times["select"] = time.perf_counter() - t1
 
         # training
@@ -417,16 +435,7 @@ def run(task: str, method: str, seed: int = 0, model: str = "minilm-l6", protoco
 
         # final evaluation of the best epoch on the reported split
         t3 = time.perf_counter()
-        split = PROTOCOLS[protocol] if eval_test else "validation"
-        if split == "validation":
-            m = {k_: v for k_, v in rec.val_metrics.items() if not k_.startswith(("runtime", "samples", "steps", "epoch"))}
-        else:
-            res = trainer.evaluate(tokd[split], metric_key_prefix="test")
-            m = {k_.removeprefix("test_"): v for k_, v in res.items()}
-            m = {k_: v for k_, v in m.items() if not k_.startswith(("runtime", "samples", "steps", "epoch"))}
-        rec.metrics, rec.main, rec.split = m, m.get("main"), split
-        share = m.get("top_class_share")
-        if share is not None and share >= 0.99: rec.extra["collapsed"] = True    # (nearly) one class answered
+        _evaluate_best(rec, trainer, tokd, PROTOCOLS[protocol] if eval_test else "validation")
         times["eval"] = time.perf_counter() - t3
         if save_delta and _is_main():
             tuning.save_delta(net, out / "delta")
