@@ -776,6 +776,12 @@ def _grid(a, profile: str) -> int:
         total = sum(by_group.values())
         print(f"estimated cost (one worker; --jobs 2 on this 2-core machine is about 1.7x faster): {total / 3600:.1f} h "
               f"in all ({', '.join(f'{g} {v / 3600:.1f} h' for g, v in by_group.items())}); {todo_s / 3600:.1f} h still to run")
+        if profile in SWEEPS and folder == profile:        # the study's budget: its sweep counts too
+            sweep_s = sum(estimate_seconds(s) for s in profile_runs(SWEEPS[profile]))
+            extra = sum(v for g, v in by_group.items() if g != "main")
+            print(f"with the learning-rate sweep (~{sweep_s / 3600:.1f} h): {(total + sweep_s) / 3600:.1f} h one worker, "
+                  f"~{(total + sweep_s) / 3600 / 1.7:.1f} h wall with --jobs 2; ablations and sweeps of k / density "
+                  f"{100 * extra / (total + sweep_s):.0f} % of it")
         return 0
     c = run_grid(runs, a.out, folder, a.executor, a.retry_failed)
     return _summary(runs, a.out, folder, folder, c)
