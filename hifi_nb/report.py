@@ -692,33 +692,30 @@ def variant_seeds(df: pd.DataFrame, profile: str) -> tuple[list[int], int]:
         return sorted(set(seeds) | set(ABLATION_SEEDS)), len(ABLATION_SEEDS)
     return seeds, max(1, len(seeds))
 
-def build_report(runs_dir: str | Path, out: str | Path = "results", profile: str = "cpu", n_seeds: int | None = None,
-                 tasks=None, readme: str | Path | None = None, check: bool = True) -> list[Path]:
-    """Write every table (`<out>/tables`) and figure (`<out>/figures`) for the records in `runs_dir`; with
-    `readme`, also put the main table, the quality targets, the claims' verdicts (`claims_<profile>.csv/.md`),
-    SAM's Table 1 view (`table1_<profile>.csv/.md`, when the runs have any of its methods and tasks), the
-    ablation and sweep tables and the key figures between its result markers. First, with `check`, every record must belong to `profile` (`check_records`);
-    without records, or with a README lacking markers, nothing is written (`ReportError`)."""
-    matplotlib.use("Agg")
-    if check: check_records(runs_dir, profile)                   # inputs first: nothing is written unless they pass
+# %% ../nbs/12_report.ipynb #7f2688f0
+def _checked_records(runs_dir: str | Path, profile: str, readme, check: bool) -> pd.DataFrame:
+    "Check the inputs (`check_records`, the README's markers), then load the records, the profile's main-table group as `main`."
+    if check: check_records(runs_dir, profile)
     elif not record_files(runs_dir): raise ReportError(f"runs folder {runs_dir} holds no records")
     if readme is not None: _check_readme(Path(readme), f"results-{profile}")
     df = load_records(runs_dir)
     if profile in MAIN_GROUP: df.loc[df.group == MAIN_GROUP[profile], "group"] = "main"
-    tables, figures = Path(out) / "tables", Path(out) / "figures"
-    tables.mkdir(parents=True, exist_ok=True); figures.mkdir(parents=True, exist_ok=True)
+    return df
+
+def _report_scope(df: pd.DataFrame, profile: str, tasks, n_seeds: int | None) -> tuple[list | None, int]:
+    "The tasks and seeds a complete table has, where not given: the `cpu` and `paper` profiles' own, else what the records hold."
     if tasks is None and profile in ("cpu", "paper"):     # a profile's full task list, so missing cells show
         from hifi_nb.profiles import CPU_TASKS, PAPER_TASKS
         tasks = list({"cpu": CPU_TASKS, "paper": PAPER_TASKS}[profile])
     if n_seeds is None:
         n_seeds = {"cpu": 3, "paper": 10}.get(profile, max(1, df[df.group == "main"].seed.nunique()) if len(df) else 1)
-    written = []
-    main = main_table(df, tasks)
-    written.append(atomic_write_text(tables / f"main_{profile}.csv", main.to_csv(index=False, float_format="%.4f")))
+    return tasks, n_seeds
+
+def _main_section(df: pd.DataFrame, main: pd.DataFrame, main_md: str, runs_dir, profile: str, tables: Path) -> list[str]:
+    "The report's head: the run counts, the main table and the stability ranks (`stability_<profile>.csv`)."
     n_ok, n_fail = int((df.status == "ok").sum()), int((df.status != "ok").sum())
     md = [f"# Results: `{profile}` profile", "",
-          f"{n_ok} finished runs, {n_fail} failed runs (records in `{runs_dir}`).", "",
-          main_markdown(main, n_seeds, tasks, f"Main table ({profile})")]
+          f"{n_ok} finished runs, {n_fail} failed runs (records in `{runs_dir}`).", "", main_md]
     stab = stability_table(main) if len(main) else pd.DataFrame()
     if len(stab):
         atomic_write_text(tables / f"stability_{profile}.csv", stab.to_csv(index=False, float_format="%.4f"))
@@ -727,25 +724,31 @@ def build_report(runs_dir: str | Path, out: str | Path = "results", profile: str
                         [[r.method, "–" if pd.isna(r.avg_std) else f"{r.avg_std:.2f}", "–" if pd.isna(r.std_rank) else r.std_rank,
                           f"{r.avg_score:.2f}", r.score_rank, r.n_seeds]
                          for r in stab.sort_values("avg_std").itertuples()]), ""]
-    targets_md, all_groups = None, ("main", *VARIANT_GROUPS)       # collapsed runs are listed wherever they happen
-    if len(main):
-        md.append(gap_md := gap_markdown(main))
-        q = quality_targets(main)
-        atomic_write_text(tables / f"targets_{profile}.csv", q.to_csv(index=False, float_format="%.4f"))
-        md.append(targets_md := targets_markdown(q))
-        targets_md = gap_md + "\n" + targets_md
-        claims = claims_table(df, tasks)                          # paired differences, bootstrap CIs, verdicts
-        atomic_write_text(tables / f"claims_{profile}.csv", claims.to_csv(index=False, float_format="%.4f"))
-        atomic_write_text(tables / f"claims_{profile}.md", claims_md := claims_markdown(claims))
-        md.append(claims_md); targets_md += "\n" + claims_md
-        if main.method.isin(TABLE1_METHODS).any() and main.task.isin(TABLE1_TASKS).any():   # SAM's Table 1 layout
-            t1 = table1_view(main)
-            atomic_write_text(tables / f"table1_{profile}.csv", t1.to_csv(index=False, float_format="%.4f"))
-            atomic_write_text(tables / f"table1_{profile}.md", t1_md := table1_markdown(t1))
-            md.append(t1_md); targets_md += "\n" + t1_md
-        atomic_write_text(tables / f"one_class_{profile}.csv", one_class_runs(df, groups=all_groups).to_csv(index=False, float_format="%.4f"))
-        md.append(oc_md := one_class_markdown(df, groups=all_groups))
-        targets_md += "\n" + oc_md
+    return md
+
+def _verdict_sections(df: pd.DataFrame, main: pd.DataFrame, tasks, profile: str, tables: Path) -> list[str]:
+    "Gap to full, quality targets, paired claims, SAM's Table 1 view, one-class runs: a section each, tables written; none without a main table."
+    if not len(main): return []
+    all_groups = ("main", *VARIANT_GROUPS)                       # collapsed runs are listed wherever they happen
+    md = [gap_markdown(main)]
+    q = quality_targets(main)
+    atomic_write_text(tables / f"targets_{profile}.csv", q.to_csv(index=False, float_format="%.4f"))
+    md.append(targets_markdown(q))
+    claims = claims_table(df, tasks)                              # paired differences, bootstrap CIs, verdicts
+    atomic_write_text(tables / f"claims_{profile}.csv", claims.to_csv(index=False, float_format="%.4f"))
+    atomic_write_text(tables / f"claims_{profile}.md", claims_md := claims_markdown(claims))
+    md.append(claims_md)
+    if main.method.isin(TABLE1_METHODS).any() and main.task.isin(TABLE1_TASKS).any():   # SAM's Table 1 layout
+        t1 = table1_view(main)
+        atomic_write_text(tables / f"table1_{profile}.csv", t1.to_csv(index=False, float_format="%.4f"))
+        atomic_write_text(tables / f"table1_{profile}.md", t1_md := table1_markdown(t1))
+        md.append(t1_md)
+    atomic_write_text(tables / f"one_class_{profile}.csv", one_class_runs(df, groups=all_groups).to_csv(index=False, float_format="%.4f"))
+    md.append(one_class_markdown(df, groups=all_groups))
+    return md
+
+def _variant_sections(df: pd.DataFrame, profile: str, tables: Path) -> tuple[list[str], pd.DataFrame, pd.DataFrame]:
+    "HiFi ablations, k sweep, SAM's density sweep beside same-seed main runs (tables written): their sections, the two sweeps."
     vseeds, n_var = variant_seeds(df, profile)
     from hifi_nb.profiles import ABLATION_TASKS, HIFI_SELECTIONS, K_SWEEP, DENSITY_SWEEP
     abl_names = ["hifi", *(f"hifi_{s}" for s in HIFI_SELECTIONS), "random_heads"]
@@ -771,18 +774,27 @@ def build_report(runs_dir: str | Path, out: str | Path = "results", profile: str
     if len(ds):
         atomic_write_text(tables / f"density_sweep_{profile}.csv", ds.to_csv(index=False, float_format="%.4f"))
         variant_md.append(long_markdown(ds, "density", "SAM: density p" + on, n_var, full.get("density"), full.get("tasks")))
-    md += variant_md
+    return variant_md, ks, ds
+
+def _overlap_section(df: pd.DataFrame, profile: str, tables: Path) -> list[str]:
+    "Which heads HiFi picks, across seeds and tasks (`head_overlap_*_<profile>.csv`); none without head selections."
     ho = head_overlap(df)
-    if len(ho):
-        atomic_write_text(tables / f"head_overlap_{profile}.csv", ho.to_csv(index=False, float_format="%.4f"))
-        atomic_write_text(tables / f"head_overlap_tasks_{profile}.csv", task_overlap(df).to_csv(float_format="%.4f"))
-        md.append(overlap_markdown(df))
+    if not len(ho): return []
+    atomic_write_text(tables / f"head_overlap_{profile}.csv", ho.to_csv(index=False, float_format="%.4f"))
+    atomic_write_text(tables / f"head_overlap_tasks_{profile}.csv", task_overlap(df).to_csv(float_format="%.4f"))
+    return [overlap_markdown(df)]
+
+def _cost_section(df: pd.DataFrame) -> list[str]:
+    "Mean wall seconds and peak memory per method of the finished main-table runs; none without finished runs."
     ok = df[df.status == "ok"]
-    if len(ok):
-        cost = ok[ok.group == "main"].groupby("method")[["seconds", "peak_mem_mb"]].mean()
-        md += ["## Cost per run (mean wall seconds, peak memory MB)", "",
-               md_table(["method", "seconds", "peak MB"], [[m, f"{r.seconds:.0f}", f"{r.peak_mem_mb:.0f}"] for m, r in cost.iterrows()]), ""]
-    written.append(atomic_write_text(tables / f"main_{profile}.md", "\n".join(md) + "\n"))
+    if not len(ok): return []
+    cost = ok[ok.group == "main"].groupby("method")[["seconds", "peak_mem_mb"]].mean()
+    return ["## Cost per run (mean wall seconds, peak memory MB)", "",
+            md_table(["method", "seconds", "peak MB"], [[m, f"{r.seconds:.0f}", f"{r.peak_mem_mb:.0f}"] for m, r in cost.iterrows()]), ""]
+
+def _report_figures(df: pd.DataFrame, ks: pd.DataFrame, ds: pd.DataFrame, runs_dir, figures: Path, profile: str) -> list[Path]:
+    "Draw the report's figures, the learning-rate sweep's too where its records sit beside `runs_dir`; the files drawn."
+    written = []
     for p in (fig_heads(df, figures / f"heads_{profile}.png"), fig_convergence(df, figures / f"pagerank_convergence_{profile}.png"),
               fig_sweep(ks, "k", figures / f"score_vs_k_{profile}.png", "HiFi: score vs heads per layer"),
               fig_sweep(ds, "density", figures / f"score_vs_density_{profile}.png", "SAM: score vs density", logx=True),
@@ -792,16 +804,45 @@ def build_report(runs_dir: str | Path, out: str | Path = "results", profile: str
     if sweep_dir.is_dir():
         p = fig_lr_sweep(load_records(sweep_dir), figures / f"lr_sweep_{profile}.png")
         if p is not None: written.append(p)
-    if readme is not None:
-        rd = Path(readme).resolve().parent
-        key = [p for p in written if p.suffix == ".png" and p.stem.split(f"_{profile}")[0] in
-               ("seed_spread", "heads", "score_vs_k", "score_vs_density")]
-        figs = [os.path.relpath(Path(p).resolve(), rd) for p in key]
-        splice_readme(readme, _readme_block(main_markdown(main, n_seeds, tasks, f"Main table ({profile})"), targets_md,
-                                            profile, figs, variant_md), f"results-{profile}")
-    um = os.umask(0); os.umask(um)                               # readable by all, as any other file here
+    return written
+
+def _splice_results(readme, written: list[Path], profile: str, main_md: str, verdicts_md: str | None, variant_md: list[str]):
+    "Put the main table, the verdicts, the variant tables and the key figures between `readme`'s result markers."
+    rd = Path(readme).resolve().parent
+    key = [p for p in written if p.suffix == ".png" and p.stem.split(f"_{profile}")[0] in
+           ("seed_spread", "heads", "score_vs_k", "score_vs_density")]
+    figs = [os.path.relpath(Path(p).resolve(), rd) for p in key]
+    splice_readme(readme, _readme_block(main_md, verdicts_md, profile, figs, variant_md), f"results-{profile}")
+
+def _readable_by_all(tables: Path, figures: Path, profile: str, readme):
+    "The profile's tables and figures, and the README, readable by all, as any other file here (0666 under the umask)."
+    um = os.umask(0); os.umask(um)
     for p in [*tables.glob(f"*_{profile}.*"), *figures.glob(f"*_{profile}.*"), *([Path(readme)] if readme is not None else [])]:
         os.chmod(p, 0o666 & ~um)
+
+def build_report(runs_dir: str | Path, out: str | Path = "results", profile: str = "cpu", n_seeds: int | None = None,
+                 tasks=None, readme: str | Path | None = None, check: bool = True) -> list[Path]:
+    """Write every table (`<out>/tables`) and figure (`<out>/figures`) for the records in `runs_dir`; with
+    `readme`, also put the main table, the quality targets, the claims' verdicts (`claims_<profile>.csv/.md`),
+    SAM's Table 1 view (`table1_<profile>.csv/.md`, when the runs have any of its methods and tasks), the
+    ablation and sweep tables and the key figures between its result markers. First, with `check`, every record must belong to `profile` (`check_records`);
+    without records, or with a README lacking markers, nothing is written (`ReportError`)."""
+    matplotlib.use("Agg")
+    df = _checked_records(runs_dir, profile, readme, check)      # inputs first: nothing is written unless they pass
+    tables, figures = Path(out) / "tables", Path(out) / "figures"
+    tables.mkdir(parents=True, exist_ok=True); figures.mkdir(parents=True, exist_ok=True)
+    tasks, n_seeds = _report_scope(df, profile, tasks, n_seeds)
+    main = main_table(df, tasks)
+    written = [atomic_write_text(tables / f"main_{profile}.csv", main.to_csv(index=False, float_format="%.4f"))]
+    main_md = main_markdown(main, n_seeds, tasks, f"Main table ({profile})")
+    md = _main_section(df, main, main_md, runs_dir, profile, tables)      # run counts, main table, stability
+    verdicts = _verdict_sections(df, main, tasks, profile, tables)         # gap, targets, claims, Table 1, one-class
+    variant_md, ks, ds = _variant_sections(df, profile, tables)           # ablations, k and density sweeps
+    md += [*verdicts, *variant_md, *_overlap_section(df, profile, tables), *_cost_section(df)]
+    written.append(atomic_write_text(tables / f"main_{profile}.md", "\n".join(md) + "\n"))
+    written += _report_figures(df, ks, ds, runs_dir, figures, profile)
+    if readme is not None: _splice_results(readme, written, profile, main_md, "\n".join(verdicts) or None, variant_md)
+    _readable_by_all(tables, figures, profile, readme)
     return written
 
 # %% ../nbs/12_report.ipynb #5e128404

@@ -384,6 +384,69 @@ def _resolve_runner(executor: str) -> tuple:
     executor, why = resolve_executor(executor)
     return (execute_papermill if executor == "papermill" else execute_inprocess), f"hifi-nb: executor {executor}: {why}"
 
+def _scan_records(runs: list[RunSpec], out, profile: str, retry_failed: bool) -> tuple[list[RunSpec], dict, int]:
+    "The runs still to do (no record, a stale or unreadable one, a failed one with `retry_failed`), their records' fingerprints, how many are done."
+    pending, seen, skipped = [], {}, 0
+    for s in runs:
+        path = record_path(out, profile, s)
+        st, diff = record_state(path, s)
+        if st is None or diff or st == "unreadable" or (retry_failed and st != "ok"):
+            pending.append(s); seen[s.id] = _fingerprint(path)
+        else: skipped += 1
+    return pending, seen, skipped
+
+def _check_reachable(pending: list[RunSpec]):
+    "Raise `UserError` before the first run if a model or data the pending runs need cannot be reached (`preflight`)."
+    problems = preflight(pending)
+    if problems:
+        raise UserError(f"{len(problems)} problem(s) before the first run, nothing was run: " + "; ".join(problems))
+
+def _set_aside(path: Path, spec: RunSpec, counts: dict):
+    "Before `spec` runs again, move its record aside: an unreadable one to `broken/`, a stale one to `stale/`."
+    st, diff = record_state(path, spec)
+    if st == "unreadable":
+        retire_record(path, "unreadable record", to="broken"); counts["broken"] += 1
+        print(f"hifi-nb: {spec.id}: unreadable record moved to broken/, running it again", file=sys.stderr)
+    elif st is not None and diff:
+        why = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in diff.items())
+        retire_record(path, why)
+        print(f"hifi-nb: {spec.id} was run with other parameters ({why}); old record moved to stale/, "
+              "running it again", file=sys.stderr)
+
+def _log_run(path: Path, spec: RunSpec, rec, t0: float, counts: dict, log: Path):
+    "Count a finished run as ok or failed, and add its line to `grid.log`."
+    st = _status(path) or getattr(rec, "status", None) or "failed"
+    counts["ok" if st == "ok" else "failed"] += 1
+    with open(log, "a") as f:
+        f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}\t{spec.id}\t{st}\t{getattr(rec, 'main', None)}\t{time.time() - t0:.0f}s\n")
+
+def _run_one(spec: RunSpec, path: Path, folder: Path, seen, runner, counts: dict, bar):
+    "Claim `spec` and run it, unless another process holds it or has done it since the scan (counted `elsewhere`)."
+    claim = claim_run(folder / "locks", spec)
+    if not claim:
+        counts["elsewhere"] += 1; return
+    done = False
+    try:
+        if _fingerprint(path) != seen:                           # another process did it since the scan
+            counts["elsewhere"] += 1; done = True; return
+        bar.set_postfix_str(spec.id)
+        _set_aside(path, spec, counts)
+        t0 = time.time()
+        rec = runner(spec, path)
+        _finish_record(path, spec)
+        done = True
+        _log_run(path, spec, rec, t0, counts, folder / "grid.log")
+    finally:
+        if claim is not True: claim.release(done=done)
+
+def _failed_errors(runs: list[RunSpec], out, profile: str) -> dict:
+    "`{run id: error line}` of every run in `runs` whose record says failed."
+    errors = {}
+    for s in runs:
+        path = record_path(out, profile, s)
+        if _status(path) not in (None, "ok"): errors[s.id] = _error_line(path)
+    return errors
+
 def run_grid(runs: list[RunSpec], out: str | Path = "results/runs", profile: str = "cpu", executor: str = "auto",
              retry_failed: bool = False, progress: bool = True, runner=None, claims=None, check: bool | None = None) -> dict:
     """Run every spec whose record does not exist yet; return counts `{total, skipped, ok, failed, elsewhere,
@@ -399,6 +462,7 @@ def run_grid(runs: list[RunSpec], out: str | Path = "results/runs", profile: str
     `executor`: `papermill`, `inprocess` or `auto` (papermill where it can run, see `resolve_executor`).
     `runner(spec, record_path)` replaces the executor (tests). `claims`: ignored (older versions' folder)."""
     from tqdm.auto import tqdm
+    from tqdm.auto import tqdm
     default_data_env()
     if check is None: check = runner is None
     why = None
@@ -409,53 +473,13 @@ def run_grid(runs: list[RunSpec], out: str | Path = "results/runs", profile: str
     try:
         if cleaned and progress:
             print(f"hifi-nb: removed what killed runs left in {folder}: {', '.join(cleaned)}", file=sys.stderr)
-        pending, seen, skipped = [], {}, 0
-        for s in runs:
-            path = record_path(out, profile, s)
-            st, diff = record_state(path, s)
-            if st is None or diff or st == "unreadable" or (retry_failed and st != "ok"):
-                pending.append(s); seen[s.id] = _fingerprint(path)
-            else: skipped += 1
+        pending, seen, skipped = _scan_records(runs, out, profile, retry_failed)
         counts = dict(total=len(runs), skipped=skipped, ok=0, failed=0, elsewhere=0, broken=0, errors={})
-        if check and pending:
-            problems = preflight(pending)
-            if problems:
-                raise UserError(f"{len(problems)} problem(s) before the first run, nothing was run: " + "; ".join(problems))
+        if check and pending: _check_reachable(pending)
         if why and progress and pending: print(why, file=sys.stderr)
-        log = folder / "grid.log"
         bar = tqdm(pending, desc=f"{profile}", unit="run", disable=not progress, dynamic_ncols=True)
-        for s in bar:
-            path = record_path(out, profile, s)
-            claim = claim_run(folder / "locks", s)
-            if not claim:
-                counts["elsewhere"] += 1; continue
-            done = False
-            try:
-                if _fingerprint(path) != seen[s.id]:             # another process did it since the scan
-                    counts["elsewhere"] += 1; done = True; continue
-                bar.set_postfix_str(s.id)
-                st, diff = record_state(path, s)
-                if st == "unreadable":
-                    retire_record(path, "unreadable record", to="broken"); counts["broken"] += 1
-                    print(f"hifi-nb: {s.id}: unreadable record moved to broken/, running it again", file=sys.stderr)
-                elif st is not None and diff:
-                    why = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in diff.items())
-                    retire_record(path, why)
-                    print(f"hifi-nb: {s.id} was run with other parameters ({why}); old record moved to stale/, "
-                          "running it again", file=sys.stderr)
-                t0 = time.time()
-                rec = runner(s, path)
-                _finish_record(path, s)
-                done = True
-                st = _status(path) or getattr(rec, "status", None) or "failed"
-                counts["ok" if st == "ok" else "failed"] += 1
-                with open(log, "a") as f:
-                    f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}\t{s.id}\t{st}\t{getattr(rec, 'main', None)}\t{time.time() - t0:.0f}s\n")
-            finally:
-                if claim is not True: claim.release(done=done)
-        for s in runs:                                          # every failed record of the selection, with its error
-            path = record_path(out, profile, s)
-            if _status(path) not in (None, "ok"): counts["errors"][s.id] = _error_line(path)
+        for s in bar: _run_one(s, record_path(out, profile, s), folder, seen[s.id], runner, counts, bar)
+        counts["errors"] = _failed_errors(runs, out, profile)   # every failed record of the selection, with its error
         return counts
     finally:
         os.close(gfd)
