@@ -750,11 +750,12 @@ def _verdict_sections(df: pd.DataFrame, main: pd.DataFrame, tasks, profile: str,
 def _variant_sections(df: pd.DataFrame, profile: str, tables: Path) -> tuple[list[str], pd.DataFrame, pd.DataFrame]:
     "HiFi ablations, k sweep, SAM's density sweep beside same-seed main runs (tables written): their sections, the two sweeps."
     vseeds, n_var = variant_seeds(df, profile)
-    from hifi_nb.profiles import ABLATION_TASKS, HIFI_SELECTIONS, K_SWEEP, DENSITY_SWEEP
+    from hifi_nb.profiles import ABLATION_TASKS, DENSITY_TASKS, HIFI_SELECTIONS, K_SWEEP, DENSITY_SWEEP
     abl_names = ["hifi", *(f"hifi_{s}" for s in HIFI_SELECTIONS), "random_heads"]
     full = {}                                                     # what the cpu profile's variant tables hold when done
     if profile == "cpu":
-        full = dict(tasks=list(ABLATION_TASKS), abl=abl_names, k=sorted({3, *K_SWEEP}), density=sorted({0.005, *DENSITY_SWEEP}))
+        full = dict(tasks=list(ABLATION_TASKS), abl=abl_names, k=sorted({3, *K_SWEEP}), density=sorted({0.005, *DENSITY_SWEEP}),
+                    density_tasks=list(DENSITY_TASKS))
     dv = df[df.seed.isin(vseeds)]                                 # main-table rows at the variants' seeds only
     on = f" (seeds {', '.join(map(str, vseeds))}; main-table runs of the same seeds)"
     variant_md = []
@@ -770,10 +771,10 @@ def _variant_sections(df: pd.DataFrame, profile: str, tables: Path) -> tuple[lis
         atomic_write_text(tables / f"k_sweep_{profile}.csv", ks.to_csv(index=False, float_format="%.4f"))
         variant_md.append(long_markdown(ks, "k", "HiFi: heads per layer k" + on, n_var, full.get("k"), full.get("tasks")))
     ds = sweep_table(dv, "sam", "density", 0.005, "density_sweep")
-    ds = ds[ds.task.isin(full.get("tasks") or set(df[df.group == "density_sweep"].task))] if (df.group == "density_sweep").any() else ds.iloc[:0]
+    ds = ds[ds.task.isin(full.get("density_tasks") or set(df[df.group == "density_sweep"].task))] if (df.group == "density_sweep").any() else ds.iloc[:0]
     if len(ds):
         atomic_write_text(tables / f"density_sweep_{profile}.csv", ds.to_csv(index=False, float_format="%.4f"))
-        variant_md.append(long_markdown(ds, "density", "SAM: density p" + on, n_var, full.get("density"), full.get("tasks")))
+        variant_md.append(long_markdown(ds, "density", "SAM: density p" + on, n_var, full.get("density"), full.get("density_tasks")))
     return variant_md, ks, ds
 
 def _overlap_section(df: pd.DataFrame, profile: str, tables: Path) -> list[str]:
