@@ -6,6 +6,9 @@
 from __future__ import annotations
 
 import math
+import threading
+import warnings
+import weakref
 from fractions import Fraction
 
 import numpy as np
@@ -13,8 +16,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
-
-
 
 # %% auto #0
 __all__ = ['SCOPES', 'TuningError', 'UnknownMethod', 'DeltaMismatch', 'HeadSliceLinear', 'SparseValues', 'attach_sparse_values',
@@ -38,34 +39,37 @@ def _runs(index: torch.Tensor) -> list[tuple[int, int]]:
     cuts = [0] + [k for k in range(1, len(i)) if i[k] != i[k - 1] + 1] + [len(i)]
     return [(i[a], i[b - 1] + 1) for a, b in zip(cuts[:-1], cuts[1:])]
 
+def _take(t: torch.Tensor, runs: list[tuple[int, int]], index: torch.Tensor) -> torch.Tensor:
+    "Columns `index` of the 2-D `t`: a strided view for a single run (one head), else one gathered copy."
+    return t[:, runs[0][0]:runs[0][1]] if len(runs) == 1 else t.index_select(1, index)
+
 class _SliceLinearFn(torch.autograd.Function):
+    "`x W'ᵀ + b'` with `W'`, `b'` (`w_eff`, `b_eff`) holding the live slice; the backward forms only the slice's gradient."
     @staticmethod
-    def forward(ctx, x, weight, bias, part_w, part_b, index, dim: int, runs=None):
-        w = weight.index_copy(dim, index, part_w)   # one d_out×d_in copy: cheaper than any token-sized correction
-        b = bias.index_copy(0, index, part_b) if (bias is not None and part_b is not None) else bias
-        # keep the frozen weight and the slice, not the copy: it is rebuilt in backward only where the input
-        # needs a gradient (not below the first tuned layer), so no d_out×d_in copy per layer waits for backward
-        ctx.save_for_backward(x, weight, part_w, index)
-        ctx.dim, ctx.has_part_b = dim, part_b is not None
+    def forward(ctx, x, w_eff, b_eff, part_w, part_b, index, dim: int, runs=None):
+        # `part_w` / `part_b` are saved so that autograd refuses a backward after they changed in place (an
+        # optimizer step): `w_eff` / `b_eff` hold them, and are refreshed by the next forward
+        ctx.save_for_backward(x, part_w, index)
+        ctx.w_eff, ctx.dim, ctx.has_part_b = w_eff, dim, part_b is not None
         ctx.runs = runs if runs is not None else _runs(index)
-        return F.linear(x, w, b)
+        return F.linear(x, w_eff, b_eff)
 
     @staticmethod
     def backward(ctx, gy):
-        x, weight, part_w, index = ctx.saved_tensors
+        x, part_w, index = ctx.saved_tensors
         gx = gw = gb = None
         # under autocast gy may be in lower precision than x and w: compute in gy's dtype, return in theirs
         g2, x2 = gy.reshape(-1, gy.shape[-1]), x.reshape(-1, x.shape[-1]).to(gy.dtype)   # 2-D: plain GEMMs
         if ctx.needs_input_grad[0]:
-            w = weight.index_copy(ctx.dim, index, part_w)
+            w = ctx.w_eff
             gx = (g2 @ w.to(gy.dtype)).view(*gy.shape[:-1], w.shape[1]).to(x.dtype)
-        # the live rows (columns) come in runs, one per head: strided views of g (x) go straight into the
-        # GEMM, no gathered copy of the slice
+        # the live rows (columns): one GEMM on the gathered (for one head: viewed) slice of g (x)
         if ctx.dim == 0:
-            if ctx.needs_input_grad[3]: gw = torch.cat([g2[:, a:b].t() @ x2 for a, b in ctx.runs]).to(weight.dtype)
-            if ctx.has_part_b and ctx.needs_input_grad[4]: gb = torch.cat([g2[:, a:b].sum(0) for a, b in ctx.runs]).to(weight.dtype)
+            gs = _take(g2, ctx.runs, index)
+            if ctx.needs_input_grad[3]: gw = (gs.t() @ x2).to(part_w.dtype)
+            if ctx.has_part_b and ctx.needs_input_grad[4]: gb = gs.sum(0).to(part_w.dtype)
         elif ctx.needs_input_grad[3]:
-            gw = torch.cat([g2.t() @ x2[:, a:b] for a, b in ctx.runs], dim=1).to(weight.dtype)
+            gw = (g2.t() @ _take(x2, ctx.runs, index)).to(part_w.dtype)
         return gx, None, None, gw, gb, None, None, None
 
 class HeadSliceLinear(nn.Module):
@@ -84,10 +88,25 @@ class HeadSliceLinear(nn.Module):
         self.bias_part = (nn.Parameter(base.bias.detach().index_select(0, self.index).clone())
                           if dim == 0 and base.bias is not None else None)
         self.in_features, self.out_features = base.in_features, base.out_features
+        self._eff, self._eff_key = None, None
+
+    @torch.no_grad()
+    def effective(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """`(weight, bias)` the layer computes with: private copies of the frozen ones, made once (again when
+        those change: loaded, moved, cast) and refreshed in place with the live slice, so no `d_out×d_in`
+        tensor is built per call. Neither a parameter nor a buffer (not saved)."""
+        w, b = self.base.weight, self.base.bias
+        key = (w.data_ptr(), w._version, w.dtype, w.device) + ((b.data_ptr(), b._version) if b is not None else ())
+        if self._eff is None or self._eff_key != key:
+            self._eff, self._eff_key = (w.detach().clone(), None if b is None else b.detach().clone()), key
+        we, be = self._eff
+        we.index_copy_(self.dim, self.index, self.weight_part.detach().to(we.dtype))
+        if self.bias_part is not None: be.index_copy_(0, self.index, self.bias_part.detach().to(be.dtype))
+        return we, be
 
     def forward(self, x):
-        return _SliceLinearFn.apply(x, self.base.weight, self.base.bias, self.weight_part, self.bias_part, self.index, self.dim,
-                                    self._runs)
+        we, be = self.effective()
+        return _SliceLinearFn.apply(x, we, be, self.weight_part, self.bias_part, self.index, self.dim, self._runs)
 
     @torch.no_grad()
     def merged(self) -> nn.Linear:
@@ -125,45 +144,95 @@ def attach_sparse_values(module: nn.Module, tensor_name: str, index) -> SparseVa
     return sv
 
 # %% ../nbs/05_layers.ipynb #73b42ea7
-_GRAIN = 32768   # elements per gather block: PyTorch's parallel grain size, so with several threads each op stays on one
+def _feature_major(t: torch.Tensor) -> torch.Tensor:
+    """`(..., d)` → `(d, T)` with the `T` tokens contiguous: a view when `t` is stored that way already, else one
+    copy (a transposition, or a plain strided copy when each example's tokens are contiguous already)."""
+    tt = t.movedim(-1, 0).reshape(t.shape[-1], -1)
+    return tt if tt.is_contiguous() else tt.contiguous()
 
-def _entry_grads(g2: torch.Tensor, x2: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
-    """`(g2ᵀ x2)[rows, cols]` without forming `g2ᵀ x2`: for every entry, the sum over tokens of
-    `g2[:, row] * x2[:, col]`, gathered in cache-sized blocks (T·nnz multiply-adds instead of T·d_out·d_in)."""
-    if g2.is_cuda: return (g2.index_select(1, rows) * x2.index_select(1, cols)).sum(0)
-    T, nnz = g2.shape[0], rows.numel()
-    out = torch.zeros(nnz, dtype=g2.dtype, device=g2.device)
-    block = _GRAIN * (4 if torch.get_num_threads() == 1 else 1)   # one thread: no parallel grain to stay under
-    ne = min(nnz, block)
-    tc = max(1, block // ne)
-    for e0 in range(0, nnz, ne):
-        r, c, acc = rows[e0:e0 + ne], cols[e0:e0 + ne], out[e0:e0 + ne]
-        for t0 in range(0, T, tc):
-            a = g2[t0:t0 + tc].index_select(1, r)
-            acc += a.mul_(x2[t0:t0 + tc].index_select(1, c)).sum(0)
-    return out
+def _is_feature_major(t: torch.Tensor) -> bool:
+    "Whether the tokens of `t` (`(..., d)`) are contiguous for every feature, so that `_feature_major(t)` is a view."
+    return t.dim() >= 2 and t.shape[-1] > 1 and t.movedim(-1, 0).reshape(t.shape[-1], -1).is_contiguous()
+
+class _SharedTranspose:
+    "The feature-major copy of one input, made once for all layers that read it (`W_Q, W_K, W_V` read the same states)."
+    __slots__ = ("t", "__weakref__")
+    def __init__(self): self.t = None
+    def of(self, x2: torch.Tensor) -> torch.Tensor:
+        if self.t is None: self.t = _feature_major(x2)
+        return self.t
+
+_last_input = threading.local()
+
+def _shared_transpose(x: torch.Tensor) -> _SharedTranspose:
+    "The holder for `x`'s transpose: the previous layer's if it read this very tensor (same object and version)."
+    last = getattr(_last_input, "v", None)
+    if last is not None and last[0]() is x and last[1] == x._version:
+        h = last[2]()
+        if h is not None: return h
+    h = _SharedTranspose()
+    _last_input.v = (weakref.ref(x), x._version, weakref.ref(h))
+    return h
+
+_csr_quiet = []   # the first CSR tensor of a process warns that sparse CSR is "beta": swallowed once
+
+def _sampled(gT: torch.Tensor, xT: torch.Tensor, crow: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    "`(gT xTᵀ)[row, col]` at the CSR pattern `crow, cols`: one dot product of two token vectors per entry."
+    pattern = lambda: torch.sparse_csr_tensor(crow, cols, torch.zeros(cols.numel(), dtype=gT.dtype, device=gT.device),
+                                              (gT.shape[0], xT.shape[0]), check_invariants=False)
+    if _csr_quiet: pat = pattern()
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore"); pat = pattern(); _csr_quiet.append(True)
+    return torch.sparse.sampled_addmm(pat, gT, xT.t(), beta=0.0).values()
+
+def _entry_grads(g2: torch.Tensor, x2: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, crow=None,
+                 xt: _SharedTranspose | None = None) -> torch.Tensor:
+    """`(g2ᵀ x2)[rows, cols]` (entries sorted by row; `g2`, `x2`: `(T, d)` or `(..., d)`) without forming
+    `g2ᵀ x2`: for every entry the dot product over tokens of column `row` of `g2` and column `col` of `x2`,
+    `T·nnz` multiply-adds instead of `T·d_out·d_in`. On the CPU both are made feature-major (tokens
+    contiguous; free when they are stored so) and `torch.sparse.sampled_addmm` takes the dot products; `xt`
+    shares `x2`'s transpose between the layers that read it."""
+    if g2.is_cuda:
+        g2, x2 = g2.reshape(-1, g2.shape[-1]), x2.reshape(-1, x2.shape[-1])
+        return (g2.index_select(1, rows) * x2.index_select(1, cols)).sum(0)
+    if crow is None: crow = torch.searchsorted(rows, torch.arange(g2.shape[-1] + 1, device=rows.device))
+    dt = g2.dtype if g2.dtype in (torch.float32, torch.float64) else torch.float32   # bf16 / fp16: in fp32
+    xT = xt.of(x2) if (xt is not None and x2.dtype == dt) else _feature_major(x2.to(dt))
+    return _sampled(_feature_major(g2.to(dt)), xT, crow, cols)
 
 class _SparseLinearFn(torch.autograd.Function):
-    "`x W'ᵀ + b` with `W'` = `weight` except `W'.flat[index] = values`; the backward forms only `values`' gradients."
+    """`x W'ᵀ + b` with `W'` (`w_eff`) = the frozen weight with the trainable `values` written in; the backward
+    forms only `values`' gradients. `feature_major`: compute the output as `(W' xᵀ)ᵀ`, stored with the tokens
+    contiguous."""
     @staticmethod
-    def forward(ctx, x, weight, bias, values, index, rows, cols):
-        w = weight.reshape(-1).index_put((index,), values.to(weight.dtype)).view_as(weight)
-        ctx.save_for_backward(x, weight, values, index, rows, cols)
-        ctx.has_bias = bias is not None
-        return F.linear(x, w, bias)
+    def forward(ctx, x, w_eff, bias, values, crow, cols, xt, feature_major: bool = False):
+        # `values` is saved so that autograd refuses a backward after they changed in place (an optimizer step):
+        # `w_eff` holds them, and is refreshed by the next forward
+        ctx.save_for_backward(x, values, crow, cols)
+        ctx.w_eff, ctx.has_bias, ctx.xt = w_eff, bias is not None, xt
+        if not feature_major: return F.linear(x, w_eff, bias)
+        x2 = x.reshape(-1, x.shape[-1])
+        yT = torch.mm(w_eff, x2.t()) if bias is None else torch.addmm(bias.unsqueeze(1), w_eff, x2.t())
+        return yT.t().view(*x.shape[:-1], w_eff.shape[0])
 
     @staticmethod
     def backward(ctx, gy):
-        x, weight, values, index, rows, cols = ctx.saved_tensors
+        x, values, crow, cols = ctx.saved_tensors
         gx = gb = gv = None
-        g2 = gy.reshape(-1, gy.shape[-1])          # under autocast gy may be lower precision: compute in its dtype
-        if ctx.needs_input_grad[0]:                # W' rebuilt here (one d_out×d_in copy) instead of kept from forward
-            w = weight.reshape(-1).index_put((index,), values.to(weight.dtype)).view_as(weight)
-            gx = (g2 @ w.to(g2.dtype)).view(*gy.shape[:-1], w.shape[1]).to(x.dtype)
-        if ctx.has_bias and ctx.needs_input_grad[2]: gb = g2.sum(0)
+        # every product below reads the output gradient feature-major: one copy of it at most (none when the
+        # next layer handed it over so); under autocast gy may be in lower precision: compute in its dtype
+        gT = _feature_major(gy)
+        if ctx.needs_input_grad[0]:
+            w = ctx.w_eff.to(gT.dtype)
+            if _is_feature_major(x):               # a feature-major input gets a feature-major gradient
+                gx = torch.mm(w.t(), gT).t().view(x.shape).to(x.dtype)
+            else: gx = torch.mm(gT.t(), w).view(x.shape).to(x.dtype)
+        if ctx.has_bias and ctx.needs_input_grad[2]: gb = gT.sum(1)
         if ctx.needs_input_grad[3]:
-            gv = _entry_grads(g2, x.reshape(-1, x.shape[-1]).to(g2.dtype), rows, cols).to(values.dtype)
-        return gx, None, gb, gv, None, None, None
+            gv = _entry_grads(gT.t(), x, None, cols, crow, ctx.xt).to(values.dtype)
+        ctx.xt = None                              # the shared transpose may go once its last reader is done
+        return gx, None, gb, gv, None, None, None, None
 
 def _sparse_dict(**svs) -> nn.ModuleDict:
     "`parametrizations.<tensor>.0.values`: the parameter names `parametrize` gave (old deltas load unchanged)."
@@ -175,8 +244,12 @@ def _with_values(t: torch.Tensor, sv) -> torch.Tensor:
 class SparseEntryLinear(nn.Module):
     """An `nn.Linear` whose weight (and/or bias) entries at flat indices are trainable `values`
     (`parametrizations.weight.0.values`); the rest of `weight` / `bias` stay frozen. The forward is one
-    `F.linear` on the weight with the values written in; the backward forms the values' gradients from
-    the tokens directly (`_entry_grads`), never the dense `gᵀx`."""
+    `F.linear` on the weight with the values written in (`effective_weight`: a private copy refreshed in
+    place); the backward forms the values' gradients from the tokens directly (`_entry_grads`), never the
+    dense `gᵀx`. `feature_major_output` (set by
+    `attach_sparse_entries` for a feed-forward block's first layer when its second is sparse too): the
+    output is stored with the tokens contiguous, which the activation keeps, so that the second layer's
+    input and the first layer's output gradient need no transposing for the entry gradients."""
     def __init__(self, base: nn.Linear, weight_index=None, bias_index=None):
         super().__init__()
         if not isinstance(base, nn.Linear): raise TypeError(f"SparseEntryLinear wraps an nn.Linear, got {type(base).__name__}")
@@ -185,6 +258,8 @@ class SparseEntryLinear(nn.Module):
         base.requires_grad_(False)
         self.weight, self.bias = base.weight, base.bias
         self.in_features, self.out_features = base.in_features, base.out_features
+        self.feature_major_output = False
+        self._w_eff, self._w_key = None, None
         self.parametrizations = _sparse_dict(
             weight=None if weight_index is None else SparseValues(base.weight, weight_index),
             bias=None if bias_index is None else SparseValues(base.bias, bias_index))
@@ -192,14 +267,29 @@ class SparseEntryLinear(nn.Module):
             idx = self.parametrizations["weight"][0].index
             self.register_buffer("rows", idx // self.in_features, persistent=False)
             self.register_buffer("cols", idx % self.in_features, persistent=False)
+            self.register_buffer("crow", torch.searchsorted(self.rows, torch.arange(self.out_features + 1, device=idx.device)),
+                                 persistent=False)
 
     def _sv(self, t): return self.parametrizations[t][0] if t in self.parametrizations else None
+
+    @torch.no_grad()
+    def effective_weight(self) -> torch.Tensor:
+        """The weight the layer computes with: a private copy of the frozen weight, made once (again when the
+        weight itself changes: loaded, moved, cast) and refreshed in place with the current values (`nnz`
+        writes), so no `d_out×d_in` tensor is built per call. Not a parameter or buffer (not saved)."""
+        w, sw = self.weight, self._sv("weight")
+        key = (w.data_ptr(), w._version, w.dtype, w.device)
+        if self._w_eff is None or self._w_key != key: self._w_eff, self._w_key = w.detach().clone(), key
+        if sw is not None: self._w_eff.view(-1).index_copy_(0, sw.index, sw.values.detach().to(w.dtype))
+        return self._w_eff
 
     def forward(self, x):
         bias = None if self.bias is None else _with_values(self.bias, self._sv("bias"))
         sw = self._sv("weight")
         if sw is None: return F.linear(x, self.weight, bias)
-        return _SparseLinearFn.apply(x, self.weight, bias, sw.values, sw.index, self.rows, self.cols)
+        xt = _shared_transpose(x) if torch.is_grad_enabled() and sw.values.requires_grad else None
+        return _SparseLinearFn.apply(x, self.effective_weight(), bias, sw.values, self.crow, self.cols, xt,
+                                     self.feature_major_output and x.dim() >= 2)
 
     @torch.no_grad()
     def merged(self) -> nn.Linear:
@@ -256,6 +346,19 @@ class SparseEntryEmbedding(nn.Module):
 
     def extra_repr(self): return f"weight: {self.rows.numel()} of {self.weight.numel()} entries"
 
+# (first layer, second layer) of a feed-forward block, by module-name suffix: BERT / RoBERTa / ELECTRA / XLM-R, DistilBERT
+_FFN_PAIRS = (("intermediate.dense", "output.dense"), ("ffn.lin1", "ffn.lin2"))
+
+def _pair_feed_forward(model: nn.Module) -> None:
+    "Feature-major output for each feed-forward block's first layer whose second layer has sparse weight entries too."
+    mods = dict(model.named_modules())
+    for name, mod in mods.items():
+        if not isinstance(mod, SparseEntryLinear): continue
+        for a, b in _FFN_PAIRS:
+            if name == a or name.endswith("." + a):
+                partner = mods.get(name[:len(name) - len(a)] + b)
+                mod.feature_major_output = isinstance(partner, SparseEntryLinear) and "weight" in partner.parametrizations
+
 def attach_sparse_entries(model: nn.Module, module_name: str, indices: dict) -> nn.Module:
     """Make the entries at flat `indices[tensor]` of `model.<module_name>`'s tensors trainable and the rest
     frozen: an `nn.Linear` becomes a `SparseEntryLinear`, an `nn.Embedding` a `SparseEntryEmbedding`, any
@@ -270,6 +373,7 @@ def attach_sparse_entries(model: nn.Module, module_name: str, indices: dict) -> 
         return mod
     parent, _, attr = module_name.rpartition(".")
     setattr(model.get_submodule(parent) if parent else model, attr, new)
+    if isinstance(new, SparseEntryLinear): _pair_feed_forward(model)
     return new
 
 # %% ../nbs/05_layers.ipynb #aab9a599
