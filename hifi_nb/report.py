@@ -95,7 +95,9 @@ def main_table(df: pd.DataFrame, tasks=None, methods=MAIN_METHODS) -> pd.DataFra
     out["n_seeds"] = out["n_seeds"].astype(int)
     return out
 
-def expected_cells(tasks, methods, n_seeds: int) -> int: return len(tasks) * len(methods) * n_seeds
+def expected_cells(tasks, methods, n_seeds: int) -> int:
+    "Runs a complete main table holds: tasks × methods × seeds."
+    return len(tasks) * len(methods) * n_seeds
 
 # %% ../nbs/12_report.ipynb #554b8cf0
 def pm(mean, std, n=None, n_full=None) -> str:

@@ -223,6 +223,7 @@ class UserError(Exception):
     "A wrong input or a broken state the user must fix: `hifi-nb` prints its message as one line, exit code 2."
 
 def record_path(out: str | Path, profile: str, spec: RunSpec) -> Path:
+    "Where `spec`'s record lives: `<out>/<profile>/<task>__<name>__<seed>.json`."
     return Path(out) / profile / f"{spec.id}.json"
 
 def _read_record(path: Path) -> dict | None:
