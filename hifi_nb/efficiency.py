@@ -309,7 +309,7 @@ def study_plan(quick: bool = True, **overrides) -> dict:
                              dict(name="bert-large shape", layers=24, heads=16, head_dim=64, intermediate=4096)],
                     scaling_methods=["full", "hifi", "lora"], scaling_batch_size=4, scaling_steps=2,
                     scaling_warmup=1, scaling_latency_repeats=1,
-                    step_batch_sizes=[16, 32], step_repeats=5, step_threads=1, steps="run",
+                    step_batch_sizes=[16, 32], step_repeats=9, step_threads=1, steps="run",
                     # the cpu profile's training splits, as its runs load them (SAM protocol, SST-2 subsampled)
                     padding_tasks=list(CPU_TASKS), padding_protocol=CPU_COMMON["protocol"],
                     padding_settings={t: {k: v for k, v in b.items() if k == "max_train_samples"} for t, b in CPU_BUDGETS.items()},

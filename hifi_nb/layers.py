@@ -144,23 +144,59 @@ def attach_sparse_values(module: nn.Module, tensor_name: str, index) -> SparseVa
     return sv
 
 # %% ../nbs/05_layers.ipynb #73b42ea7
-def _feature_major(t: torch.Tensor) -> torch.Tensor:
+class _Workspace(threading.local):
+    """Reusable CPU buffers for the feature-major copies, per thread: a fresh multi-MB tensor is page-faulted
+    in on first touch, which here costs more than the copy itself (glibc hands large freed blocks back to
+    the system). At most `keep` buffers wait for reuse."""
+    keep = 8
+    def __init__(self): self.free = []
+
+    def take(self, shape, dtype) -> torch.Tensor:
+        n = math.prod(shape)
+        for i, b in enumerate(self.free):
+            if b.numel() == n and b.dtype == dtype: return self.free.pop(i).view(shape)
+        return torch.empty(shape, dtype=dtype)
+
+    def give(self, t: torch.Tensor) -> None:
+        self.free.append(t.view(-1))
+        if len(self.free) > self.keep: self.free.pop(0)
+
+_workspace = _Workspace()
+
+def _fm_view(t: torch.Tensor):
+    "`t` (`(..., d)`) as a `(d, T)` view with the `T` tokens contiguous, or None when it is not stored that way."
+    try: v = t.movedim(-1, 0).view(t.shape[-1], -1)
+    except RuntimeError: return None
+    return v if v.is_contiguous() else None
+
+def _feature_major(t: torch.Tensor, pooled: bool = False) -> torch.Tensor:
     """`(..., d)` → `(d, T)` with the `T` tokens contiguous: a view when `t` is stored that way already, else one
-    copy (a transposition, or a plain strided copy when each example's tokens are contiguous already)."""
-    tt = t.movedim(-1, 0).reshape(t.shape[-1], -1)
-    return tt if tt.is_contiguous() else tt.contiguous()
+    copy (a transposition, or a plain strided copy when each example's tokens are contiguous already);
+    `pooled` (CPU): into a `_workspace` buffer, which the caller gives back once done with it."""
+    v = _fm_view(t)
+    if v is not None: return v
+    tt = t.movedim(-1, 0)
+    if not pooled or t.device.type != "cpu": return tt.reshape(t.shape[-1], -1).contiguous()
+    buf = _workspace.take((t.shape[-1], t.numel() // t.shape[-1]), t.dtype)
+    buf.view(tt.shape).copy_(tt)
+    return buf
 
 def _is_feature_major(t: torch.Tensor) -> bool:
     "Whether the tokens of `t` (`(..., d)`) are contiguous for every feature, so that `_feature_major(t)` is a view."
-    return t.dim() >= 2 and t.shape[-1] > 1 and t.movedim(-1, 0).reshape(t.shape[-1], -1).is_contiguous()
+    return t.dim() >= 2 and t.shape[-1] > 1 and _fm_view(t) is not None
 
 class _SharedTranspose:
-    "The feature-major copy of one input, made once for all layers that read it (`W_Q, W_K, W_V` read the same states)."
-    __slots__ = ("t", "__weakref__")
-    def __init__(self): self.t = None
+    """The feature-major copy of one input, made once for all layers that read it (`W_Q, W_K, W_V` read the
+    same states); its workspace buffer goes back when the last of them is done with it."""
+    __slots__ = ("t", "pooled", "__weakref__")
+    def __init__(self): self.t, self.pooled = None, False
     def of(self, x2: torch.Tensor) -> torch.Tensor:
-        if self.t is None: self.t = _feature_major(x2)
+        if self.t is None:
+            self.pooled = _fm_view(x2) is None and x2.device.type == "cpu"
+            self.t = _feature_major(x2, pooled=True)
         return self.t
+    def __del__(self):
+        if self.pooled and self.t is not None: _workspace.give(self.t)
 
 _last_input = threading.local()
 
@@ -222,7 +258,8 @@ class _SparseLinearFn(torch.autograd.Function):
         gx = gb = gv = None
         # every product below reads the output gradient feature-major: one copy of it at most (none when the
         # next layer handed it over so); under autocast gy may be in lower precision: compute in its dtype
-        gT = _feature_major(gy)
+        pooled = _fm_view(gy) is None and gy.device.type == "cpu"
+        gT = _feature_major(gy, pooled=True)
         if ctx.needs_input_grad[0]:
             w = ctx.w_eff.to(gT.dtype)
             if _is_feature_major(x):               # a feature-major input gets a feature-major gradient
@@ -231,7 +268,8 @@ class _SparseLinearFn(torch.autograd.Function):
         if ctx.has_bias and ctx.needs_input_grad[2]: gb = gT.sum(1)
         if ctx.needs_input_grad[3]:
             gv = _entry_grads(gT.t(), x, None, cols, crow, ctx.xt).to(values.dtype)
-        ctx.xt = None                              # the shared transpose may go once its last reader is done
+        if pooled: _workspace.give(gT)             # every product above has run (the CPU computes synchronously)
+        ctx.xt = None                              # the shared transpose goes back once its last reader is done
         return gx, None, gb, gv, None, None, None, None
 
 def _sparse_dict(**svs) -> nn.ModuleDict:
