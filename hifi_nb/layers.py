@@ -165,20 +165,24 @@ _workspace = _Workspace()
 
 def _fm_view(t: torch.Tensor):
     "`t` (`(..., d)`) as a `(d, T)` view with the `T` tokens contiguous, or None when it is not stored that way."
-    try: v = t.movedim(-1, 0).view(t.shape[-1], -1)
+    v = _tokens_view(t)
+    return v if v is not None and v.is_contiguous() else None
+
+def _tokens_view(t: torch.Tensor):
+    "`t` (`(..., d)`) as a `(d, T)` view (any strides), or None when its token dimensions do not merge."
+    try: return t.movedim(-1, 0).view(t.shape[-1], -1)
     except RuntimeError: return None
-    return v if v.is_contiguous() else None
 
 def _feature_major(t: torch.Tensor, pooled: bool = False) -> torch.Tensor:
     """`(..., d)` → `(d, T)` with the `T` tokens contiguous: a view when `t` is stored that way already, else one
-    copy (a transposition, or a plain strided copy when each example's tokens are contiguous already);
+    copy (a 2-D transposition, or a plain strided copy when each example's tokens are contiguous already);
     `pooled` (CPU): into a `_workspace` buffer, which the caller gives back once done with it."""
-    v = _fm_view(t)
-    if v is not None: return v
-    tt = t.movedim(-1, 0)
-    if not pooled or t.device.type != "cpu": return tt.reshape(t.shape[-1], -1).contiguous()
+    v = _tokens_view(t)
+    if v is not None and v.is_contiguous(): return v
+    if not pooled or t.device.type != "cpu": return v.contiguous() if v is not None else t.movedim(-1, 0).reshape(t.shape[-1], -1)
     buf = _workspace.take((t.shape[-1], t.numel() // t.shape[-1]), t.dtype)
-    buf.view(tt.shape).copy_(tt)
+    if v is not None: buf.copy_(v)                              # 2-D: PyTorch's blocked transposition
+    else: buf.view(t.movedim(-1, 0).shape).copy_(t.movedim(-1, 0))
     return buf
 
 def _is_feature_major(t: torch.Tensor) -> bool:
