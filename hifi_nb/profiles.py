@@ -13,7 +13,7 @@ from pathlib import Path
 from .tuning import METHODS, method_names
 
 # %% auto #0
-__all__ = ['MAIN_METHODS', 'CPU_TASKS', 'CPU_SEEDS', 'CPU_SAM_BATCHES', 'CPU_COMMON', 'CPU_BUDGETS', 'ABLATION_TASKS',
+__all__ = ['MAIN_METHODS', 'CPU_TASKS', 'CPU_SEEDS', 'CPU_SAM_BATCHES', 'CPU_COMMON', 'CPU_BUDGETS', 'ABLATION_TASKS', 'K_TASKS',
            'DENSITY_TASKS', 'ABLATION_SEEDS', 'HIFI_ABLATIONS', 'HIFI_SELECTIONS', 'K_SWEEP', 'DENSITY_SWEEP',
            'TRAIN_SIZES', 'VAL_SIZES', 'STEP_SECONDS', 'GROUPED_TOKENS', 'METHOD_COST', 'SMOKE_COMMON', 'PAPER_TASKS',
            'SWEEP_LRS', 'LR_TIED', 'SWEEP_TASKS', 'SWEEP_BUDGET', 'PROFILES', 'RECORD_REQUIRED', 'LR_TOLERANCE',
@@ -59,15 +59,17 @@ CPU_BUDGETS = {   # per task: epochs over the whole SAM-protocol training split 
     "cola": dict(epochs=4),       # learning curve: val MCC plateaus from epoch 3.5 (results/curves/cpu/cola__full__0.json)
     "stsb": dict(epochs=4),       # learning curve: val Pearson 0.857 at epoch 2, 0.862-0.871 from 3 on
     "mrpc": dict(epochs=5),       # learning curve: val F1 0.842 at epoch 2, 0.846 at 4, 0.852-0.855 from 5 on
-    # wsc, sst2: provisional until their learning curves land
+    # sst2: provisional until its learning curve lands
     "rte":  dict(epochs=4),       # learning curve: val accuracy 0.55-0.59 from epoch 1.5, best 0.59 at 4, no trend after
     "cb":   dict(epochs=10),      # learning curve: val accuracy 0.84 (21/25) from epoch 1.4, steady at 0.84 from 7.9 on
     "copa": dict(epochs=10),      # learning curve: val accuracy (40 examples) 0.70-0.725 from epoch 2.4 on, no trend after
-    "wsc":  dict(epochs=15),
+    "wsc":  dict(epochs=3),       # learning curve: best val accuracy 0.525 = the majority class (epochs 0.5-3.9), then
+                                  # falls to 0.14-0.2 (59 examples): full fine-tuning does not learn WSC here
     "sst2": dict(epochs=3, max_train_samples=8000, max_eval_samples=1000),
 }
 ABLATION_TASKS = ("cola", "sst2")          # tasks MiniLM learns (not RTE); SST-2's paired differences vary least
                                            # (v0.1 sd 0.3-0.8 points, results/study/seed_power.md), MRPC costs 1.5x CoLA
+K_TASKS = ("sst2",)                        # HiFi's k sweep: one task (the least noisy), to stay within the cap
 DENSITY_TASKS = ("cola",)                  # SAM's density sweep: one task (its gradient pass makes it the dearest)
 ABLATION_SEEDS = tuple(range(5))
 HIFI_ABLATIONS = {                          # variant name -> run() settings (group "ablation", row "hifi_<name>")
@@ -89,7 +91,8 @@ def cpu_profile() -> list[RunSpec]:
     for s in ABLATION_SEEDS:
         for t in ABLATION_TASKS:
             runs += [_cpu(t, "hifi", s, f"hifi_{n}", "ablation", **kw) for n, kw in HIFI_ABLATIONS.items()]
-            runs += [_cpu(t, "hifi", s, f"hifi_k{k}", "k_sweep", k=k) for k in K_SWEEP]
+            if t in K_TASKS:
+                runs += [_cpu(t, "hifi", s, f"hifi_k{k}", "k_sweep", k=k) for k in K_SWEEP]
             if t in DENSITY_TASKS:
                 runs += [_cpu(t, "sam", s, f"sam_d{d:g}", "density_sweep", density=d) for d in DENSITY_SWEEP]
     return runs

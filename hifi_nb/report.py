@@ -752,12 +752,12 @@ def _verdict_sections(df: pd.DataFrame, main: pd.DataFrame, tasks, profile: str,
 def _variant_sections(df: pd.DataFrame, profile: str, tables: Path) -> tuple[list[str], pd.DataFrame, pd.DataFrame]:
     "HiFi ablations, k sweep, SAM's density sweep beside same-seed main runs (tables written): their sections, the two sweeps."
     vseeds, n_var = variant_seeds(df, profile)
-    from hifi_nb.profiles import ABLATION_TASKS, DENSITY_TASKS, HIFI_SELECTIONS, K_SWEEP, DENSITY_SWEEP
+    from hifi_nb.profiles import ABLATION_TASKS, DENSITY_TASKS, K_TASKS, HIFI_SELECTIONS, K_SWEEP, DENSITY_SWEEP
     abl_names = ["hifi", *(f"hifi_{s}" for s in HIFI_SELECTIONS), "random_heads"]
     full = {}                                                     # what the cpu profile's variant tables hold when done
     if profile == "cpu":
         full = dict(tasks=list(ABLATION_TASKS), abl=abl_names, k=sorted({3, *K_SWEEP}), density=sorted({0.005, *DENSITY_SWEEP}),
-                    density_tasks=list(DENSITY_TASKS))
+                    density_tasks=list(DENSITY_TASKS), k_tasks=list(K_TASKS))
     dv = df[df.seed.isin(vseeds)]                                 # main-table rows at the variants' seeds only
     on = f" (seeds {', '.join(map(str, vseeds))}; main-table runs of the same seeds)"
     variant_md = []
@@ -768,10 +768,10 @@ def _variant_sections(df: pd.DataFrame, profile: str, tables: Path) -> tuple[lis
         variant_md.append(long_markdown(abl, "name", "HiFi ablations (what ranks the heads)" + on, n_var,
                                         full.get("abl"), full.get("tasks")))
     ks = sweep_table(dv, "hifi", "k", 3, "k_sweep")
-    ks = ks[ks.task.isin(full.get("tasks") or set(df[df.group == "k_sweep"].task))] if (df.group == "k_sweep").any() else ks.iloc[:0]
+    ks = ks[ks.task.isin(full.get("k_tasks") or set(df[df.group == "k_sweep"].task))] if (df.group == "k_sweep").any() else ks.iloc[:0]
     if len(ks):
         atomic_write_text(tables / f"k_sweep_{profile}.csv", ks.to_csv(index=False, float_format="%.4f"))
-        variant_md.append(long_markdown(ks, "k", "HiFi: heads per layer k" + on, n_var, full.get("k"), full.get("tasks")))
+        variant_md.append(long_markdown(ks, "k", "HiFi: heads per layer k" + on, n_var, full.get("k"), full.get("k_tasks")))
     ds = sweep_table(dv, "sam", "density", 0.005, "density_sweep")
     ds = ds[ds.task.isin(full.get("density_tasks") or set(df[df.group == "density_sweep"].task))] if (df.group == "density_sweep").any() else ds.iloc[:0]
     if len(ds):
