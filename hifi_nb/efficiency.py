@@ -281,7 +281,8 @@ def path_bytes(path) -> int:
     raise FileNotFoundError(f"{p} does not exist")
 
 # %% ../nbs/11_efficiency.ipynb #94addf1a
-METHOD_NAMES = ("full", "bitfit", "hifi", "random_heads", "sam", "random_mask", "lora", "adapter")
+from .tuning import method_names
+METHOD_NAMES = method_names()     # every registered method (hifi_nb.tuning.METHODS)
 
 def study_plan(quick: bool = True, **overrides) -> dict:
     "Sizes, repeats and models of the study (`quick`: tiny and fast); `overrides` replace single entries."
