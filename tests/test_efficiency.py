@@ -57,8 +57,12 @@ def test_summary_schema_and_targets():
     assert set(SUMMARY_KEYS) <= set(s) and s["note"] == "x"
     assert isinstance(s["pagerank_max_iterations_1e-6"], int)
     met = {r["metric"]: r["met"] for r in target_table(s)}
-    assert set(met) == set(TARGETS)
-    assert met["hifi_step_over_full"] and not met["hifi_mem_over_full"] and not met["hifi_ckpt_over_full"]
+    assert set(met) == set(TARGETS)                # step-time claims come from the step study (block 3b), not here
+    assert met["scoring_over_forward"] and not met["hifi_mem_over_full"] and not met["hifi_ckpt_over_full"]
+    claims = [dict(metric="sam_step_over_full", batch_size=16, value=0.9, wall=0.95, target="<= 0.8", met=False)]
+    pads = [dict(metric="padding_grouped", task="cb", batch_size=16, random=0.4, value=0.05, target="<= 0.1", met=True)]
+    rows = target_table(make_summary(VALUES, m, step_claims=claims, padding_claims=pads))
+    assert [(r["metric"], r["met"]) for r in rows[-2:]] == [("sam_step_over_full (batch 16)", False), ("padding_grouped (cb)", True)]
     for k in VALUES:
         with pytest.raises(KeyError, match=k.replace("-", r"\-")):
             make_summary({kk: v for kk, v in VALUES.items() if kk != k}, m)
@@ -119,20 +123,36 @@ def test_padding_share_and_peak():
     lens = [1, 100] * 200
     rnd, grp = padding_share(lens, 8, grouped=False), padding_share(lens, 8, grouped=True)
     assert 0.3 < rnd < 0.55 and grp < 0.1           # grouping puts the short ones together
+    # multiple choice: two choices of 2 and 4 tokens, padded to 4 each; grouped by the sum over choices
+    assert padding_share([[2, 4]] * 8, 4, grouped=False) == 0.25
+    small = [1, 100] * 40                           # 80 examples: the sampler sorts only 2 batches at a time
+    assert padding_share(small, 8, grouped=True) > 0.1 and padding_share(small, 8, grouped=True, mega_batch_mult=50) == 0.0
     assert matmul_peak_gflops(n=64, repeats=2) > 0
 
 
 def test_step_targets_and_committed_steps():
-    from hifi_nb.efficiency import STEP_TARGETS, step_targets, steps_markdown
-    rows = [dict(method=m, batch_size=16, step_s=s) for m, s in
-            [("bitfit", 1.0), ("sam", 1.05), ("random_mask", 1.2), ("hifi", 0.9), ("lora", 1.0)]]
-    t = {r["metric"]: r["met"] for r in step_targets(dict(rows=rows, batch_sizes=[16]))}
-    assert t == {"sam_step_over_bitfit": True, "random_mask_step_over_bitfit": False, "hifi_step_over_lora": True}
+    from hifi_nb.efficiency import STEP_TARGETS, padding_targets, step_targets, steps_markdown
+    rows = [dict(method=m, batch_size=16, step_s=s, cpu_s=c) for m, s, c in
+            [("full", 2.0, 2.0), ("bitfit", 1.5, 1.4), ("sam", 1.7, 1.58), ("random_mask", 1.5, 1.62), ("hifi", 1.4, 1.44),
+             ("lora", 1.6, 1.6)]]
+    t = {r["metric"]: (round(r["value"], 4), r["met"]) for r in step_targets(dict(rows=rows, batch_sizes=[16]))}
+    assert t == {"sam_step_over_full": (0.79, True), "random_mask_step_over_full": (0.81, False),
+                 "hifi_step_over_lora": (0.9, True), "hifi_minus_bitfit_over_full": (0.02, True)}
+    walls = {r["metric"]: round(r["wall"], 4) for r in step_targets(dict(rows=rows, batch_sizes=[16]))}
+    assert walls["sam_step_over_full"] == 0.85 and walls["hifi_minus_bitfit_over_full"] == -0.05
+    no_cpu = [{k: v for k, v in r.items() if k != "cpu_s"} for r in rows]      # older records: wall-clock
+    assert round(step_targets(dict(rows=no_cpu, batch_sizes=[16]))[0]["value"], 4) == 0.85
+    pad = padding_targets(dict(padding_batch_size=16, padding=[dict(task="cb", batch_size=16, random=0.4, grouped=0.17),
+                                                               dict(task="cb", batch_size=32, random=0.4, grouped=0.39)]))
+    assert [(r["task"], r["met"]) for r in pad] == [("cb", False)]
     p = ROOT / "results" / "efficiency" / "steps.json"
     if not p.exists():
         pytest.skip("no committed step study yet")
     s = json.loads(p.read_text())
     methods = {r["method"] for r in s["rows"]}
-    assert {m for m, b, _ in STEP_TARGETS} | {b for _, b, _ in STEP_TARGETS} <= methods
+    assert {t[1] for t in STEP_TARGETS} | {t[2] for t in STEP_TARGETS} <= methods
     assert {r["batch_size"] for r in s["rows"]} == {16, 32} and s["peak_gflops"] > 0 and s["padding"]
     assert all(0 < r["share_of_peak"] < 1.5 for r in s["rows"])
+    assert all(r["cpu_s"] > 0 for r in s["rows"]) and len(step_targets(s)) == 2 * len(STEP_TARGETS)
+    from hifi_nb.profiles import CPU_TASKS
+    assert {r["task"] for r in padding_targets(s)} == set(CPU_TASKS)

@@ -129,7 +129,9 @@ def test_cpu_profile_contents():
     assert len(main) == 8 * 8 * 5 and runs[:len(main)] == main          # 8 tasks x 8 methods x 5 seeds, first
     assert {r.method for r in main} == set(R.MAIN_METHODS) and "adapter" in R.MAIN_METHODS
     assert {r.task for r in main} == {"cola", "stsb", "mrpc", "rte", "cb", "copa", "wsc", "sst2"}
-    assert {r.task for r in runs if r.group != "main"} == {"mrpc", "cola"}  # ablations where MiniLM learns, not RTE
+    assert {r.task for r in runs if r.group != "main"} == {"cola", "sst2"}  # ablations where MiniLM learns, not RTE
+    assert {r.task for r in runs if r.group == "density_sweep"} == {"cola"}
+    assert {r.task for r in runs if r.group == "k_sweep"} == {"sst2"}
     assert {r.seed for r in runs if r.group != "main"} == set(range(5))
     assert all(dict(r.params)["protocol"] == "sam" and dict(r.params)["model"] == "minilm-l6" for r in runs)
     # whole SAM-protocol training splits, except SST-2's seeded subsample

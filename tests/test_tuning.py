@@ -188,7 +188,7 @@ def test_load_delta_mismatch_names_both(stats, batches, tmp_path):
 
 
 def test_bad_input_errors(stats, batches):
-    with pytest.raises(UnknownMethod, match="full, bitfit, hifi, random_heads, sam, random_mask, lora"): prepare(tiny(), "adapters")
+    with pytest.raises(UnknownMethod, match="full, bitfit, lora, adapter, hifi, random_heads, sam, random_mask"): prepare(tiny(), "adapters")
     with pytest.raises(TuningError, match="needs heads="): prepare(tiny(), "hifi")
     with pytest.raises(TuningError, match="not both"): prepare(tiny(), "hifi", heads=HEADS, batches=batches)
     with pytest.raises(TuningError, match="outside"): prepare(tiny(), "hifi", heads=[(0, 4)])
