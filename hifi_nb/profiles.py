@@ -59,13 +59,13 @@ CPU_BUDGETS = {   # per task: epochs over the whole SAM-protocol training split 
     "cola": dict(epochs=4),       # learning curve: val MCC plateaus from epoch 3.5 (results/curves/cpu/cola__full__0.json)
     "stsb": dict(epochs=4),       # learning curve: val Pearson 0.857 at epoch 2, 0.862-0.871 from 3 on
     "mrpc": dict(epochs=5),       # learning curve: val F1 0.842 at epoch 2, 0.846 at 4, 0.852-0.855 from 5 on
-    # sst2: provisional until its learning curve lands
     "rte":  dict(epochs=4),       # learning curve: val accuracy 0.55-0.59 from epoch 1.5, best 0.59 at 4, no trend after
     "cb":   dict(epochs=10),      # learning curve: val accuracy 0.84 (21/25) from epoch 1.4, steady at 0.84 from 7.9 on
     "copa": dict(epochs=10),      # learning curve: val accuracy (40 examples) 0.70-0.725 from epoch 2.4 on, no trend after
     "wsc":  dict(epochs=3),       # learning curve: best val accuracy 0.525 = the majority class (epochs 0.5-3.9), then
                                   # falls to 0.14-0.2 (59 examples): full fine-tuning does not learn WSC here
-    "sst2": dict(epochs=3, max_train_samples=8000, max_eval_samples=1000),
+    "sst2": dict(epochs=3, max_train_samples=8000, max_eval_samples=1000),   # learning curve: val accuracy 0.900 at
+                                  # epoch 2, 0.903-0.904 at 3-3.5, 0.899 at 4 (test 86.8)
 }
 ABLATION_TASKS = ("cola", "sst2")          # tasks MiniLM learns (not RTE); SST-2's paired differences vary least
                                            # (v0.1 sd 0.3-0.8 points, results/study/seed_power.md), MRPC costs 1.5x CoLA

@@ -157,6 +157,7 @@ class TuningMethod:
     dense_head: bool = True      # make the task head trainable after `apply`
     sweep_lrs: tuple = ()        # learning rates the cpu profile's sweep tries
     lr_from: str | None = None   # share this method's swept rate (a control matched to it) instead of sweeping
+    needs_batches: bool = False  # `prepare` needs training batches (or given selections) to select from
 
     @property
     def lr(self) -> float: return self.config().lr
@@ -388,7 +389,7 @@ def _apply_heads(model, layout, sel, idx):
     return model
 
 register(TuningMethod("hifi", "Q/K/V rows + biases of selected heads (HiFi)", HiFiConfig, _select_hifi, _apply_heads,
-                      sweep_lrs=(5e-4, 1e-3, 2e-3)))
+                      sweep_lrs=(5e-4, 1e-3, 2e-3), needs_batches=True))
 register(TuningMethod("random_heads", "Q/K/V rows + biases of k random heads per layer", RandomHeadsConfig,
                       _select_random_heads, _apply_heads, lr_from="hifi"));
 
@@ -482,7 +483,7 @@ def _apply_sparse(model, layout, sel, indices):
     return model
 
 register(TuningMethod("sam", "top-p backbone entries by gradient score at θ0 (SAM)", SAMConfig, _select_sam, _apply_sparse,
-                      sweep_lrs=(3e-4, 1e-3, 3e-3, 1e-2)))
+                      sweep_lrs=(3e-4, 1e-3, 3e-3, 1e-2), needs_batches=True))
 register(TuningMethod("random_mask", "uniformly random entries, as many in each tensor as SAM's mask", RandomMaskConfig,
                       _select_random_mask, _apply_sparse, lr_from="sam"));
 

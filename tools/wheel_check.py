@@ -28,7 +28,7 @@ from hifi_nb.models import load_model, tiny_config
 from hifi_nb.tuning import METHODS, prepare, random_batches, train_steps, trainable_report
 for name, method in METHODS.items():
     model, _ = load_model("minilm-l6", "rte", config=tiny_config(), seed=0)
-    kw = {"batches": random_batches(model)} if "batches" in method.options else {}   # hifi, sam: data to select on
+    kw = {"batches": random_batches(model)} if method.needs_batches else {}   # hifi, sam: data to select on
     model = prepare(model, name, **kw)
     rep = trainable_report(model)
     if rep["backbone_trainable"] <= 0: sys.exit(f"FAIL: prepare(model, {name!r}) left nothing of the backbone trainable")
