@@ -33,7 +33,8 @@ from .tuning import METHODS, MethodConfig, make_config, method_config, prepare
 # %% auto #0
 __all__ = ['RECORD_KEYS', 'DEFAULT_LR', 'TINY_MODELS', 'RUN_OPTIONS', 'METHOD_CONFIG', 'TRAINER_DEFAULTS', 'PROTOCOLS',
            'RunRecord', 'atomic_write_text', 'save_record', 'load_record', 'default_lr', 'build_model', 'mask_digest',
-           'BestTrainable', 'versions', 'peak_memory_mb', 'make_trainer', 'run', 'failed_record']
+           'BestTrainable', 'versions', 'peak_memory_mb', 'length_grouped_order', 'LengthGroupedOrder', 'make_trainer',
+           'run', 'failed_record']
 
 # %% ../nbs/09_train.ipynb #1d0b204c
 @dataclass
@@ -267,8 +268,46 @@ def _with_lengths(tokd):
             "length", [_n_tokens(x) for x in tokd["train"]["input_ids"]])
     return tokd
 
+def length_grouped_order(lengths, batch_size: int, group_batches: int | None = None, generator=None) -> list[int]:
+    """One epoch's training order with batches of similar length.
+
+    `group_batches=None` is `transformers`' `group_by_length` order (random mega-batches of at most 50
+    batches, fewer on small sets, each sorted by length, longest first). `group_batches=G` sorts G batches
+    at a time and then shuffles the full batches (the short last one stays last), so a small set is padded
+    little without being walked from its longest to its shortest example every epoch."""
+    from transformers.trainer_pt_utils import get_length_grouped_indices
+    lengths = [int(n) for n in lengths]
+    if group_batches is None: return get_length_grouped_indices(lengths, batch_size, generator=generator)
+    if isinstance(group_batches, bool) or not isinstance(group_batches, int) or group_batches < 1:
+        raise ValueError(f"group_batches must be a positive integer, got {group_batches!r}")
+    order = get_length_grouped_indices(lengths, batch_size, mega_batch_mult=group_batches, generator=generator)
+    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    full = [b for b in batches if len(b) == batch_size]
+    part = [b for b in batches if len(b) < batch_size]
+    perm = torch.randperm(len(full), generator=generator).tolist()
+    return [i for j in perm for i in full[j]] + [i for b in part for i in b]
+
+class LengthGroupedOrder(torch.utils.data.Sampler):
+    "Sampler for `length_grouped_order` (a fresh order each epoch, drawn from torch's seeded generator)."
+    def __init__(self, lengths, batch_size: int, group_batches: int | None = None, generator=None):
+        self.lengths, self.batch_size, self.group_batches, self.generator = list(lengths), batch_size, group_batches, generator
+    def __len__(self): return len(self.lengths)
+    def __iter__(self): return iter(length_grouped_order(self.lengths, self.batch_size, self.group_batches, self.generator))
+
+class _Trainer(Trainer):
+    """`Trainer` whose `group_by_length` reads the `length` column (tokens of all choices; transformers drops
+    the column before it builds the sampler and would count a multiple-choice example's choices instead)."""
+    hifi_group_batches = None
+    def _get_train_sampler(self, train_dataset=None):
+        ds = self.train_dataset
+        if self.args.train_sampling_strategy != "group_by_length" or "length" not in getattr(ds, "column_names", ()):
+            return super()._get_train_sampler(train_dataset)
+        return LengthGroupedOrder(ds["length"], self.args.train_batch_size * self.args.gradient_accumulation_steps,
+                                  self.hifi_group_batches)
+
 def make_trainer(model, tokenizer, task: str, data, config: MethodConfig | str | None = None, *, max_length: int = 128,
-                 batches=None, stats=None, callbacks=(), **training_args) -> Trainer:
+                 batches=None, stats=None, callbacks=(), length_group_batches: int | None = None,
+                 **training_args) -> Trainer:
     """A ready `transformers.Trainer` fine-tuning `model` on `task` with a method.
 
     `model`: a base model, prepared here with `config` (a `MethodConfig` or a method name; `batches` /
@@ -276,7 +315,10 @@ def make_trainer(model, tokenizer, task: str, data, config: MethodConfig | str |
     task's `DatasetDict` (`train`, `validation`, ...) raw as `load_task` returns it, or tokenised. Keyword
     arguments are `TrainingArguments` and override the defaults (`TRAINER_DEFAULTS`; `learning_rate` is the
     config's `lr`; `output_dir` defaults to a `hifi_nb_trainer` folder). The best epoch by the task's main
-    metric on `validation` is kept (`trainer.hifi_best`); `trainer.hifi_data` holds the tokenised splits."""
+    metric on `validation` is kept (`trainer.hifi_best`); `trainer.hifi_data` holds the tokenised splits.
+    With `train_sampling_strategy="group_by_length"`, batches group examples by their tokens (all choices
+    counted); `length_group_batches=G` sorts G batches at a time and shuffles the batches
+    (`length_grouped_order`)."""
     t = get_task(task)
     if getattr(model, "hifi_tuning", None) is None:
         if config is None: raise tuning.ConfigError("make_trainer: give a config (or a method name) for a base model")
@@ -289,11 +331,13 @@ def make_trainer(model, tokenizer, task: str, data, config: MethodConfig | str |
     targs = TRAINER_DEFAULTS | dict(output_dir="hifi_nb_trainer", learning_rate=conf.lr,
                                     per_device_eval_batch_size=max(64, training_args.get("per_device_train_batch_size", 32)),
                                     use_cpu=_device().type == "cpu") | training_args
+    if length_group_batches is not None and targs.get("train_sampling_strategy") != "group_by_length":
+        raise ValueError("length_group_batches needs train_sampling_strategy='group_by_length'")
     best = BestTrainable("eval_main")
-    trainer = Trainer(model=model, args=TrainingArguments(**targs), train_dataset=tokd["train"],
+    trainer = _Trainer(model=model, args=TrainingArguments(**targs), train_dataset=tokd["train"],
                       eval_dataset=tokd["validation"], data_collator=collator_for(t.name, tokenizer),
                       callbacks=[best, *callbacks], compute_metrics=lambda p: compute_metrics(t.name, _preds(p), p.label_ids))
-    trainer.hifi_best, trainer.hifi_data = best, tokd
+    trainer.hifi_best, trainer.hifi_data, trainer.hifi_group_batches = best, tokd, length_group_batches
     return trainer
 
 # %% ../nbs/09_train.ipynb #e48dfe45
