@@ -107,9 +107,11 @@ def resolve_backend(backend: str = "auto", model: nn.Module | None = None) -> tu
 
 # %% ../nbs/04_heads.ipynb #0c7f2fd8
 def _layer_gram_stats(x: torch.Tensor, mrow: torch.Tensor, mcol: torch.Tensor | None, n: torch.Tensor,
-                      H: int, dh: int, exact: bool = True):
-    """Raw head Grams (B,H,dh,dh), per-example RV matrices (B,H,H) and the batch's summed centred Gram
-    `Σ_x Z(x)ᵀZ(x)` (d,d, float64) of one layer; `mrow` (B,1,T) / `mcol` (B,T,1) token masks."""
+                      H: int, dh: int, exact: bool = True, per_example: bool = True):
+    """Raw head Grams (B,H,dh,dh), per-example RV matrices (B,H,H; `None` with `per_example=False`) and the
+    batch's summed centred Gram `Σ_x Z(x)ᵀZ(x)` (d,d, float64) of one layer; `mrow` (B,1,T) / `mcol` (B,T,1)
+    token masks."""
+    if not per_example: return _pooled_gram_stats(x, mrow, mcol, n, H, dh, exact)
     B, T, d = x.shape
     s = torch.bmm(mrow, x)                                   # (B,1,d) token sums over real tokens
     y = x - s / n                                            # centred over real tokens
@@ -136,11 +138,28 @@ def _layer_gram_stats(x: torch.Tensor, mrow: torch.Tensor, mcol: torch.Tensor | 
     rv = torch.where(den > 0, F2 / torch.where(den > 0, den, torch.ones_like(den)), torch.zeros_like(den))
     return G, rv, Csum
 
-def _layer_gram_stats_cupy(x: torch.Tensor, mrow, mcol, n, H: int, dh: int, exact: bool = True):
+def _pooled_gram_stats(x, mrow, mcol, n, H: int, dh: int, exact: bool = True):
+    """`_layer_gram_stats` without the per-example RVs: no per-example `d × d` Gram at all. The pooled
+    cross-products are one product over the batch's real tokens; the head Grams one batched product over
+    the (zeroed) padding-inclusive head blocks, in float64 with `exact`."""
+    B, T, d = x.shape
+    s = torch.bmm(mrow, x)                                   # (B,1,d) token sums over real tokens
+    y = x - s / n                                            # centred over real tokens
+    if mcol is not None: y.mul_(mcol)                        # padding rows to zero: they add nothing below
+    rows = y.view(B * T, d) if mcol is None else y[mcol.view(B, T) > 0]  # (N,d) the batch's real tokens
+    Csum = (rows.T @ rows).double()                          # Σ_x C(x) in one product
+    yh = y.view(B, T, H, dh).permute(0, 2, 1, 3).contiguous()   # (B,H,T,dh)
+    if exact: yh = yh.double()
+    G = torch.matmul(yh.transpose(-1, -2), yh).double()      # (B,H,dh,dh) centred head Grams
+    sh = (s.view(B, H, dh) / n.view(B, 1, 1).sqrt()).double()
+    G.add_(sh.unsqueeze(-1) * sh.unsqueeze(-2))              # raw Gram O_hᵀO_h = C_hh + n μ_h μ_hᵀ (float64)
+    return G, None, Csum
+
+def _layer_gram_stats_cupy(x: torch.Tensor, mrow, mcol, n, H: int, dh: int, exact: bool = True, per_example: bool = True):
     "CuPy twin of `_layer_gram_stats` (arrays shared with torch through DLPack)."
     import cupy as cp
     with _cupy_device(x):
-        return _cupy_kernel(cp, x, mrow, mcol, n, H, dh, exact)
+        return _cupy_kernel(cp, x, mrow, mcol, n, H, dh, exact, per_example)
 
 def _cupy_device(t: torch.Tensor):
     "CuPy's current device set to `t`'s GPU (its kernels run on the current device, not the array's)."
@@ -148,12 +167,21 @@ def _cupy_device(t: torch.Tensor):
     import cupy as cp
     return cp.cuda.Device(t.device.index or 0) if t.device.type == "cuda" else contextlib.nullcontext()
 
-def _cupy_kernel(cp, x, mrow, mcol, n, H: int, dh: int, exact: bool):
+def _cupy_kernel(cp, x, mrow, mcol, n, H: int, dh: int, exact: bool, per_example: bool = True):
     X, MR, N = cp.from_dlpack(x.contiguous()), cp.from_dlpack(mrow.contiguous()), cp.from_dlpack(n.contiguous())
     B, T, d = X.shape
     S = cp.matmul(MR, X)
     Y = X - S / N
     if mcol is not None: Y *= cp.from_dlpack(mcol.contiguous())
+    if not per_example:                                       # pooled only: one product over all rows (padding is 0)
+        Yf = Y.reshape(B * T, d)
+        Csum = cp.matmul(Yf.T, Yf).astype(cp.float64)
+        Yh = cp.ascontiguousarray(Y.reshape(B, T, H, dh).transpose(0, 2, 1, 3))
+        if exact: Yh = Yh.astype(cp.float64)
+        G = cp.matmul(Yh.transpose(0, 1, 3, 2), Yh).astype(cp.float64)
+        sh = (S.reshape(B, H, dh) / cp.sqrt(N.reshape(B, 1, 1))).astype(cp.float64)
+        G += sh[..., :, None] * sh[..., None, :]
+        return torch.from_dlpack(G), None, torch.from_dlpack(Csum)
     C = cp.matmul(Y.transpose(0, 2, 1), Y)
     if exact:
         Yh = Y.reshape(B, T, H, dh).transpose(0, 2, 1, 3).astype(cp.float64)
@@ -207,7 +235,7 @@ def check_correlation(correlation: str) -> str:
 @dataclass
 class HeadStatistics:
     """What `head_statistics` returns: mean `info[name]` (L×H) for every measure of `INFO_MEASURES`, `corr` (L×H×H,
-    by the `correlation` estimator), `corr_variants` (every estimator), `n_examples`, the `backend` used and
+    by the `correlation` estimator), `corr_variants` (the estimators computed), `n_examples`, the `backend` used and
     `timings`; `shape` is (layers, heads)."""
     info: dict[str, np.ndarray]
     corr: np.ndarray
@@ -242,9 +270,10 @@ def _prepare(batch: dict, device: torch.device):
 
 class _Capture:
     "Forward pre-hooks that turn each layer's head outputs into running sums of the statistics."
-    def __init__(self, layout, backend: str, device: torch.device, timings: bool, early_exit: bool, exact: bool = True):
+    def __init__(self, layout, backend: str, device: torch.device, timings: bool, early_exit: bool, exact: bool = True,
+                 per_example: bool = True):
         self.layout, self.backend, self.device, self.timed = layout, backend, device, timings
-        self.early_exit, self.exact = early_exit, exact
+        self.early_exit, self.exact, self.per_example = early_exit, exact, per_example
         L, H = layout.shape
         self.H, self.dh = H, layout.head_dim
         self.rv_sum = torch.zeros(L, H, H, dtype=torch.float64, device=device)
@@ -274,12 +303,12 @@ class _Capture:
             self._sync(); t0 = time.perf_counter()
             x = x.detach().to(self.device, torch.float32)
             kernel = _layer_gram_stats_cupy if self.backend == "cupy" else _layer_gram_stats
-            G, rv, csum = kernel(x, self.mrow, self.mcol, self.n, self.H, self.dh, self.exact)
+            G, rv, csum = kernel(x, self.mrow, self.mcol, self.n, self.H, self.dh, self.exact, self.per_example)
             if not bool(torch.isfinite(G).all()):          # NaN/inf anywhere in a head reaches its Gram
                 raise NonFiniteHeadOutputs(
                     f"NaN/inf in the attention head outputs of layer {l} (batch {self.batch_index}); the model's "
                     "weights or inputs are broken (check for NaN parameters, overflow in half precision)")
-            self.rv_sum[l] += rv.sum(0)
+            if rv is not None: self.rv_sum[l] += rv.sum(0)
             self.cross[l] += csum
             self.grams[l] = G
             self._sync(); self.t["gram"] += time.perf_counter() - t0
@@ -296,13 +325,14 @@ class _Capture:
 
 def head_statistics(model: nn.Module, batches: Iterable[dict], backend: str = "auto", progress: bool = False,
                     timings: bool = False, rank_tol: float = DEFAULT_RANK_TOL, early_exit: bool = True,
-                    exact_spectrum: bool = True, correlation: str = "pooled") -> HeadStatistics:
+                    exact_spectrum: bool = True, correlation: str = "pooled", all_correlations: bool = False) -> HeadStatistics:
     """Mean information measures (`info[name]`, L×H) and RV correlations (`corr`, L×H×H) of every head.
 
     Streams over `batches` (tokenized dicts), keeping only running sums; see the notebook for the maths.
     `correlation="pooled"` (default) takes RV once per layer from the cross-products summed over the whole
     sample; `"per_example"` averages per-example RVs (biased towards 1 for short examples; the old graph).
-    Both are always computed (`corr_variants`). `exact_spectrum=False` takes the head Grams from the float32
+    `corr_variants` holds the chosen one, or both with `all_correlations=True` (the per-example RVs need a
+    `d × d` Gram per example; the pooled estimator alone needs one per batch). `exact_spectrum=False` takes the head Grams from the float32
     `d × d` Gram (faster; the effective rank is then only good to ~1e-3 relative, the other measures to ~1e-4).
     `backend`: see `resolve_backend`; `early_exit` stops the forward pass after the last attention output;
     `timings=True` records where the time went; `progress` shows a bar. Returns a `HeadStatistics`."""
@@ -314,7 +344,8 @@ def head_statistics(model: nn.Module, batches: Iterable[dict], backend: str = "a
     info_sum = {k: torch.zeros(L, H, dtype=torch.float64, device=device) for k in INFO_MEASURES}
     n_ex = 0
     was_training = model.training
-    cap = _Capture(layout, name, device, timings, early_exit, exact_spectrum)
+    cap = _Capture(layout, name, device, timings, early_exit, exact_spectrum,
+                   per_example=all_correlations or correlation == "per_example")
     it = batches
     if progress:
         from tqdm.auto import tqdm
@@ -349,8 +380,8 @@ def head_statistics(model: nn.Module, batches: Iterable[dict], backend: str = "a
         tm = {"total": t_total, "gram": cap.t["gram"], "eigen": cap.t["eigen"],
               "forward": t_total - cap.t["gram"] - cap.t["eigen"]}
     info = {k: (v / n_ex).cpu().numpy() for k, v in info_sum.items()}
-    variants = {"pooled": rv_from_cross(cap.cross, cap.H, cap.dh).cpu().numpy(),
-                "per_example": (cap.rv_sum / n_ex).cpu().numpy()}
+    variants = {"pooled": rv_from_cross(cap.cross, cap.H, cap.dh).cpu().numpy()}
+    if cap.per_example: variants["per_example"] = (cap.rv_sum / n_ex).cpu().numpy()
     return HeadStatistics(info, variants[correlation], n_ex, name, tm, _model_id(model), correlation, variants)
 
 # %% ../nbs/04_heads.ipynb #c553f8a5
@@ -464,7 +495,7 @@ def reference_statistics(model: nn.Module, batches: Iterable[dict], rank_tol: fl
 def time_scoring(model: nn.Module, batches: list[dict], repeats: int = 3, reference: bool = True) -> dict:
     """What head scoring costs on `model` and `batches`, against the plain forward pass: a dict with `seconds`
     (medians over `repeats` interleaved runs of the forward pass, `head_statistics` as used, without early exit,
-    with the float32 spectrum, and, with `reference`, one run of `reference_statistics`), `runs` (every time),
+    with the float32 spectrum, with both correlation estimators (`all_correlations`), and, with `reference`, one run of `reference_statistics`), `runs` (every time),
     `ratio` (each median / the forward pass), the last run's breakdown, torch's thread count and the example count."""
     def plain():
         was = model.training; model.eval()
@@ -480,6 +511,7 @@ def time_scoring(model: nn.Module, batches: list[dict], repeats: int = 3, refere
         runs["forward"].append(timed(plain))
         runs["stats_full_forward"].append(timed(lambda: head_statistics(model, batches, early_exit=False)))
         runs["stats_float32_spectrum"].append(timed(lambda: head_statistics(model, batches, exact_spectrum=False)))
+        runs["stats_all_correlations"].append(timed(lambda: head_statistics(model, batches, all_correlations=True)))
         s = {}
         runs["stats"].append(timed(lambda: s.setdefault("r", head_statistics(model, batches, timings=True))))
         parts.append(s["r"].timings)

@@ -126,7 +126,8 @@ def test_cupy_code_path_matches_the_float64_reference(monkeypatch, exact):
     batches = random_batches(model, n=3, batch_size=4, length=16, seed=1)      # padded batches
     monkeypatch.setitem(sys.modules, "cupy", fake_cupy())
     monkeypatch.setattr(heads, "resolve_backend", lambda b, m=None: ("cupy", torch.device("cpu")))
-    st = head_statistics(model, batches, backend="cupy", exact_spectrum=exact)
+    st = head_statistics(model, batches, backend="cupy", exact_spectrum=exact, all_correlations=True)
+    only = head_statistics(model, batches, backend="cupy", exact_spectrum=exact)     # the pooled-only kernel
     monkeypatch.undo()
     ref = reference_statistics(model, batches)
     assert st.backend == "cupy" and st.n_examples == ref.n_examples == 12
@@ -134,6 +135,10 @@ def test_cupy_code_path_matches_the_float64_reference(monkeypatch, exact):
         np.testing.assert_allclose(st.info[k], ref.info[k], rtol=1e-4 if exact or k != "effective_rank" else 1e-3, err_msg=k)
     for v in ("pooled", "per_example"):
         np.testing.assert_allclose(st.corr_variants[v], ref.corr_variants[v], rtol=1e-4, atol=1e-7, err_msg=v)
+    assert list(only.corr_variants) == ["pooled"]
+    np.testing.assert_allclose(only.corr, ref.corr_variants["pooled"], rtol=1e-4, atol=1e-7)
+    for k in INFO_MEASURES:
+        np.testing.assert_allclose(only.info[k], st.info[k], rtol=1e-10, err_msg=k)
 
 
 def test_gpu_backends_by_name_fail_loudly(monkeypatch):

@@ -44,18 +44,18 @@ def check_method(method: str, out: Path, task: str = "sst2", seed: int = 0, **ov
 
     seen = {}
 
-    class Keep(T.Trainer):                      # the Trainer run() builds, kept to inspect the trained model
+    class Keep(T._Trainer):                     # the Trainer run() builds, kept to inspect the trained model
         def __init__(self, *a, **k):
             super().__init__(*a, **k)
             seen["trainer"] = self
             seen["frozen"] = {n: p.detach().clone() for n, p in self.model.named_parameters() if not p.requires_grad}
             seen["start"] = {n: p.detach().clone() for n, p in self.model.named_parameters() if p.requires_grad}
 
-    orig, T.Trainer = T.Trainer, Keep
+    orig, T._Trainer = T._Trainer, Keep
     try:
         rec = T.run(task, method, seed=seed, **(SETTINGS | overrides))
     finally:
-        T.Trainer = orig
+        T._Trainer = orig
     rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
     model = seen["trainer"].model
     named = dict(model.named_parameters())

@@ -171,7 +171,7 @@ def agreement(models: dict, bks: list[str], check: Check) -> list[dict]:
         t_ref = time.perf_counter() - t
         for b in bks:
             try:
-                st = head_statistics(model, batches, backend=b)
+                st = head_statistics(model, batches, backend=b, all_correlations=True)
                 errs = {k: _max_rel(st.info[k], ref.info[k]) for k in INFO_MEASURES}
                 ok = all(np.allclose(st.info[k], ref.info[k], rtol=RTOL, atol=0) for k in INFO_MEASURES)
                 corr_err = {}
