@@ -389,7 +389,7 @@ def _apply_heads(model, layout, sel, idx):
     return model
 
 register(TuningMethod("hifi", "Q/K/V rows + biases of selected heads (HiFi)", HiFiConfig, _select_hifi, _apply_heads,
-                      sweep_lrs=(5e-4, 1e-3, 2e-3), needs_batches=True))
+                      sweep_lrs=(5e-4, 1e-3, 2e-3, 5e-3, 1e-2), needs_batches=True))   # widened: 2e-3 was the top
 register(TuningMethod("random_heads", "Q/K/V rows + biases of k random heads per layer", RandomHeadsConfig,
                       _select_random_heads, _apply_heads, lr_from="hifi"));
 
@@ -483,7 +483,7 @@ def _apply_sparse(model, layout, sel, indices):
     return model
 
 register(TuningMethod("sam", "top-p backbone entries by gradient score at θ0 (SAM)", SAMConfig, _select_sam, _apply_sparse,
-                      sweep_lrs=(3e-4, 1e-3, 3e-3, 1e-2), needs_batches=True))
+                      sweep_lrs=(1e-4, 3e-4, 1e-3, 3e-3, 1e-2), needs_batches=True))
 register(TuningMethod("random_mask", "uniformly random entries, as many in each tensor as SAM's mask", RandomMaskConfig,
                       _select_random_mask, _apply_sparse, lr_from="sam"));
 
