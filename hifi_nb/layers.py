@@ -18,9 +18,9 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 # %% auto #0
-__all__ = ['SCOPES', 'TuningError', 'UnknownMethod', 'DeltaMismatch', 'HeadSliceLinear', 'SparseValues', 'attach_sparse_values',
-           'SparseEntryLinear', 'SparseEntryEmbedding', 'attach_sparse_entries', 'floor_count', 'check_density',
-           'check_scope', 'mask_counts', 'random_mask_indices']
+__all__ = ['GATHER_ENTRY_GRADS', 'SCOPES', 'TuningError', 'UnknownMethod', 'DeltaMismatch', 'HeadSliceLinear', 'SparseValues',
+           'attach_sparse_values', 'SparseEntryLinear', 'SparseEntryEmbedding', 'attach_sparse_entries', 'floor_count',
+           'check_density', 'check_scope', 'mask_counts', 'random_mask_indices']
 
 # %% ../nbs/05_layers.ipynb #d4eb1f8f
 class TuningError(ValueError):
@@ -226,6 +226,19 @@ def _sampled(gT: torch.Tensor, xT: torch.Tensor, crow: torch.Tensor, cols: torch
             warnings.simplefilter("ignore"); pat = pattern(); _csr_quiet.append(True)
     return torch.sparse.sampled_addmm(pat, gT, xT.t(), beta=0.0).values()
 
+GATHER_ENTRY_GRADS = False   # True: the GPU's gather path on the CPU too (tests run the GPU's code with it)
+
+def _gathered_entry_grads(g2: torch.Tensor, x2: torch.Tensor, rows, cols: torch.Tensor, crow=None) -> torch.Tensor:
+    """`(g2ᵀ x2)[rows, cols]` by gathering the entries' columns of both (`T × nnz` each) and summing their products
+    over tokens: the path off the CPU (no `sampled_addmm` for these layouts there). `rows` may be None when
+    the CSR row pointers `crow` are given."""
+    if rows is None:
+        if crow is None: raise ValueError("_gathered_entry_grads: give rows or crow")
+        rows = torch.repeat_interleave(torch.arange(crow.numel() - 1, device=crow.device), crow.diff())
+    dt = g2.dtype if g2.dtype in (torch.float32, torch.float64) else torch.float32   # bf16 / fp16: summed in fp32
+    g2, x2 = g2.reshape(-1, g2.shape[-1]), x2.reshape(-1, x2.shape[-1])
+    return (g2.index_select(1, rows).to(dt) * x2.index_select(1, cols).to(dt)).sum(0)
+
 def _entry_grads(g2: torch.Tensor, x2: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, crow=None,
                  xt: _SharedTranspose | None = None) -> torch.Tensor:
     """`(g2ᵀ x2)[rows, cols]` (entries sorted by row; `g2`, `x2`: `(T, d)` or `(..., d)`) without forming
@@ -233,9 +246,8 @@ def _entry_grads(g2: torch.Tensor, x2: torch.Tensor, rows: torch.Tensor, cols: t
     `T·nnz` multiply-adds instead of `T·d_out·d_in`. On the CPU both are made feature-major (tokens
     contiguous; free when they are stored so) and `torch.sparse.sampled_addmm` takes the dot products; `xt`
     shares `x2`'s transpose between the layers that read it."""
-    if g2.is_cuda:
-        g2, x2 = g2.reshape(-1, g2.shape[-1]), x2.reshape(-1, x2.shape[-1])
-        return (g2.index_select(1, rows) * x2.index_select(1, cols)).sum(0)
+    if g2.device.type != "cpu" or GATHER_ENTRY_GRADS:
+        return _gathered_entry_grads(g2, x2, rows, cols, crow)
     if crow is None: crow = torch.searchsorted(rows, torch.arange(g2.shape[-1] + 1, device=rows.device))
     dt = g2.dtype if g2.dtype in (torch.float32, torch.float64) else torch.float32   # bf16 / fp16: in fp32
     xT = xt.of(x2) if (xt is not None and x2.dtype == dt) else _feature_major(x2.to(dt))

@@ -23,7 +23,7 @@ __all__ = ['PARAMETERS_MARK', 'NOTEBOOK_PARAMS', 'STATUS_MARK', 'STATUS_CELL', '
            'resolve_executor', 'default_data_env', 'execute_inprocess', 'tag_parameters', 'papermill_parameters',
            'execute_papermill', 'epoch_status', 'add_status_cell', 'StatusLines', 'UserError', 'record_path',
            'stale_params', 'record_state', 'retire_record', 'Claim', 'claim_run', 'open_grid', 'preflight', 'run_grid',
-           'choose_lrs', 'lrs_at_edge', 'write_lrs', 'apply_lrs', 'ensure_lrs', 'sweep_failures',
+           'choose_lrs', 'apply_budget_check', 'lrs_at_edge', 'write_lrs', 'apply_lrs', 'ensure_lrs', 'sweep_failures',
            'choose_and_write_lrs', 'resolve_path', 'set_folder', 'select_checked', 'main']
 
 # %% ../nbs/13_reproduce.ipynb #cf1edc96
@@ -505,6 +505,20 @@ def choose_lrs(records: list[dict], tolerance: float = LR_TOLERANCE) -> tuple[di
         if src in chosen: chosen[tied] = chosen[src]
     return chosen, rows
 
+def apply_budget_check(chosen: dict, check: dict | None = None) -> tuple[dict, dict]:
+    """`(rates, replaced)`: `chosen` with the rates of `check` (default `LR_BUDGET_CHECK`: a check at the grid's
+    budget overrules the sweep for these methods) written in, their tied controls (`LR_TIED`) following;
+    `replaced[method] = dict(swept=, lr=, evidence=)` for each method the check names."""
+    check = LR_BUDGET_CHECK if check is None else check
+    out, replaced = dict(chosen), {}
+    for m, c in check.items():
+        if m not in out: raise KeyError(f"budget check for {m!r}, which the sweep did not rate")
+        replaced[m] = dict(swept=out[m], lr=float(c["lr"]), evidence=c.get("evidence", ""))
+        out[m] = float(c["lr"])
+        for tied, src in LR_TIED.items():
+            if src == m: out[tied] = out[m]
+    return out, replaced
+
 def lrs_at_edge(chosen: dict, grid: dict | None = None) -> dict:
     "`{method: 'lowest'|'highest'}` for chosen rates on the edge of their swept range (the optimum may lie beyond)."
     grid = SWEEP_LRS if grid is None else grid
@@ -516,14 +530,18 @@ def lrs_at_edge(chosen: dict, grid: dict | None = None) -> dict:
         elif lr == min(g): out[m] = "lowest"
     return out
 
-def write_lrs(chosen: dict, rows: list[dict], out_dir: str | Path = "results/hparams", profile: str = "cpu") -> Path:
-    "Write the chosen rates (json) and the sweep table with how they were chosen (markdown)."
+def write_lrs(chosen: dict, rows: list[dict], out_dir: str | Path = "results/hparams", profile: str = "cpu",
+              replaced: dict | None = None) -> Path:
+    """Write the chosen rates (json) and the sweep table with how they were chosen (markdown); `replaced`: the
+    rates a budget check overruled (`apply_budget_check`)."""
+    replaced = replaced or {}
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
-    edge = lrs_at_edge(chosen)
+    edge = {m: e for m, e in lrs_at_edge(chosen).items()       # a replaced rate's check covered its own range
+            if m not in replaced and LR_TIED.get(m) not in replaced}
     meta = dict(profile=profile, chosen=chosen, tied=LR_TIED, tasks=list(SWEEP_TASKS), grid=SWEEP_LRS,
                 budget={t: CPU_BUDGETS[t] | SWEEP_BUDGET for t in SWEEP_TASKS}, seed=0,
                 rule=LR_RULE, tolerance=LR_TOLERANCE,
-                at_edge=edge, rows=rows)
+                at_edge=edge, budget_check=replaced, rows=rows)
     from hifi_nb.train import atomic_write_text
     p = atomic_write_text(out / f"lr_{profile}.json", json.dumps(meta, indent=1) + "\n")
     tasks = [k for k in (rows[0] if rows else {}) if k not in ("method", "lr", "mean", "complete")]
@@ -541,6 +559,10 @@ def write_lrs(chosen: dict, rows: list[dict], out_dir: str | Path = "results/hpa
         mark = "**yes**" if chosen.get(r["method"]) == r["lr"] else ""
         lines.append(f"| {r['method']} | {r['lr']:g} | {cells} | {100 * r['mean']:.2f} | {mark} |")
     lines += ["", "Chosen: " + ", ".join(f"`{m}` {lr:g}" for m, lr in chosen.items()), ""]
+    if replaced:
+        lines += ["Replaced after a check at the grid's budget (the sweep's budget did not carry over; tied controls "
+                  "follow):", ""] + [f"- `{m}`: {v['swept']:g} (swept) -> **{v['lr']:g}**. {v['evidence']}"
+                                     for m, v in replaced.items()] + [""]
     if edge:
         lines += ["On the edge of the swept range (a better rate may lie beyond it): " +
                   ", ".join(f"`{m}` ({e})" for m, e in edge.items()), ""]
@@ -596,7 +618,8 @@ def choose_and_write_lrs(profile: str, out) -> dict:
                         f"(e.g. {first[0]}: {first[1]}); no rates written. Fix the cause and rerun: failed sweep runs are redone")
     recs = [json.loads(record_path(out, sw, s).read_text()) for s in profile_runs(sw)]
     chosen, rows = choose_lrs(recs)
-    write_lrs(chosen, rows, hparams_dir(out), profile)
+    chosen, replaced = apply_budget_check(chosen) if profile == "cpu" else (chosen, {})
+    write_lrs(chosen, rows, hparams_dir(out), profile, replaced)
     return chosen
 
 # %% ../nbs/13_reproduce.ipynb #4b46ff01

@@ -4,6 +4,7 @@ by name fail loudly; tools/gpu_check.py end to end in its CPU dry run; torchrun 
 import json
 import os
 import subprocess
+import contextlib
 import sys
 import types
 from pathlib import Path
@@ -164,6 +165,15 @@ def test_gpu_backends_by_name_fail_loudly(monkeypatch):
     with pytest.raises(BackendUnavailable, match=r"CuPy 14.0 is installed but cannot use the GPU.*InsufficientDriver.*cupy-cuda13x"):
         resolve_backend("cupy")
     assert heads.cupy_wheel() == "cupy-cuda13x"
+    # `auto` on a GPU model: CuPy when it runs there (the faster backend on a real GPU), else torch's cuda
+    monkeypatch.setattr(heads, "_model_device", lambda m: torch.device("cuda", 0))
+    assert resolve_backend("auto", model) == ("cuda", torch.device("cuda", 0))      # the broken CuPy above
+    ok = types.ModuleType("cupy"); ok.__version__ = "14.0"
+    ok.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=lambda: 1),
+                                    Device=lambda i: contextlib.nullcontext())
+    ok.zeros = lambda n: np.zeros(n)
+    monkeypatch.setitem(sys.modules, "cupy", ok)
+    assert resolve_backend("auto", model) == ("cupy", torch.device("cuda", 0))
     with pytest.raises(ValueError, match="unknown backend"):
         resolve_backend("rocm")
 
