@@ -5,6 +5,13 @@
     python tools/gpu_sweep.py collect DIR             # here: scores, the rate each method would get, the agreement
                                                       # with the cpu grid's own records -> results/hparams/gpu_sweep_cpu/
 
+On a lent GPU machine (one call, records packed into one archive; the jobs already brought back are skipped):
+
+    PYTHONPATH=. python3 tools/gpu_sweep.py run --out /tmp/sw --workers 15 --budget 400 --seeds 0 \
+        --done results/hparams/gpu_sweep_cpu/runs --tar $OUT/sweep.tgz        # carry gpu_sweep_bundle/ (39 MiB)
+
+then here: unpack, copy the records into results/hparams/gpu_sweep_cpu/runs/ and `collect` them.
+
 Why: the cpu sweep (`hifi-nb sweep --profile cpu`) runs at 1,000 examples x 3 epochs, where CoLA and MRPC carry no
 signal, and HiFi's chosen rate (2e-3) then failed at the grid's budget (results/study/probes/). A sweep at the grid's
 budget costs ~10 h of this machine; a GPU does it in minutes, with many processes sharing the card.
@@ -308,12 +315,15 @@ def _worker(wid: int, q, out: str, bundle: str, deadline: float, dry: dict, thre
 
 
 def run_sweep(out: Path, bundle: Path, workers: int, budget_s: float, seeds, tasks, dry: dict, threads: int = 1,
-              methods=PRIORITY, max_rates: int | None = None, tar: str | None = None) -> int:
+              methods=PRIORITY, max_rates: int | None = None, tar: str | None = None, done_dirs=()) -> int:
     import multiprocessing as mp
     out.mkdir(parents=True, exist_ok=True)
     meta = json.loads((bundle / "manifest.json").read_text())
     chosen = json.loads((ROOT / "results/hparams/lr_cpu.json").read_text())["chosen"]
-    todo = [j for j in jobs(sweep_grid(), chosen, tasks, seeds, methods, max_rates) if not (out / f"{job_id(j)}.json").exists()]
+    have = {f.stem for f in out.glob("*.json")}
+    for d in done_dirs:            # records already brought back (e.g. results/hparams/gpu_sweep_cpu/runs): ok ones only
+        have |= {f.stem for f in Path(d).glob("*.json") if json.loads(f.read_text()).get("status") == "ok"}
+    todo = [j for j in jobs(sweep_grid(), chosen, tasks, seeds, methods, max_rates) if job_id(j) not in have]
     print(f"gpu-sweep: {len(todo)} jobs, {workers} workers, {budget_s:.0f} s, bundle {meta['digest']}", flush=True)
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
@@ -456,6 +466,7 @@ def main(argv=None) -> int:
     r.add_argument("--threads", type=int, default=1)
     r.add_argument("--methods", default=",".join(PRIORITY)); r.add_argument("--max-rates", type=int, default=None)
     r.add_argument("--tar", default=None, help="also pack every record into this .tar.gz (e.g. $OUT/sweep.tgz)")
+    r.add_argument("--done", action="append", default=[], help="skip the jobs with an ok record in this folder")
     r.add_argument("--cpu-dry-run", action="store_true", help="a few examples, one epoch, on the CPU (tests)")
     c = sub.add_parser("collect"); c.add_argument("src"); c.add_argument("--bundle", default=str(BUNDLE))
     c.add_argument("--dest", default=str(ROOT / "results/hparams/gpu_sweep_cpu"))
@@ -472,7 +483,7 @@ def main(argv=None) -> int:
         dry = dict(max_train=48, epochs=1) if a.cpu_dry_run else {}
         return run_sweep(Path(a.out), Path(a.bundle), a.workers, a.budget, tuple(int(x) for x in a.seeds.split(",")),
                          tuple(a.tasks.split(",")), dry, a.threads,
-                         tuple(a.methods.split(",")), a.max_rates, a.tar)
+                         tuple(a.methods.split(",")), a.max_rates, a.tar, a.done)
     s = collect(Path(a.src), Path(a.bundle), Path(a.dest))
     print(open(Path(a.dest) / "summary.md").read())
     return 0
