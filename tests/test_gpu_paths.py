@@ -207,7 +207,7 @@ def test_gpu_check_cpu_dry_run(tmp_path):
     assert r.returncode == 0 and s["status"] == "dry_run_ok", (r.stdout[-3000:], r.stderr[-3000:])
     assert {t["method"] for t in s["training"]} == {"full", "hifi", "sam", "random_mask", "lora", "bitfit"}
     assert all(t["frozen_identical"] for t in s["training"]) and s["imported_heavy"] == []
-    assert {a["model"] for a in s["agreement"]} == {"minilm-l6", "bert-base", "bert-large"}
+    assert {a["model"] for a in s["agreement"]} == {"minilm-l6", "bert-base", "bert-base-dh32", "bert-large"}
     assert (tmp_path / "out" / "summary.md").read_text().startswith("# GPU check (dry_run_ok)")
 
 

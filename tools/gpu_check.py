@@ -40,8 +40,12 @@ for p in (str(ROOT), str(ROOT / "tools")):
 METHODS = ("full", "hifi", "sam", "random_mask", "lora", "bitfit")
 RTOL, CORR_ATOL = 1e-4, 1e-7
 SHAPES = {"bert-base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072),
+          # BERT-base with 24 heads of 32: torch's CUDA eigvalsh is batched (syevj) only up to 32 x 32, so this
+          # shape tells whether the `cuda` backend's 71-75x on the 64-wide heads (first H200 run) is that loop
+          "bert-base-dh32": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=24, intermediate_size=3072),
           "bert-large": dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096)}
 DRY_SHAPES = {"bert-base": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128),
+              "bert-base-dh32": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=8, intermediate_size=128),
               "bert-large": dict(hidden_size=96, num_hidden_layers=3, num_attention_heads=6, intermediate_size=192)}
 
 
