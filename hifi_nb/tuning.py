@@ -230,7 +230,7 @@ def _head_modules(model, train_pooler: bool = False) -> list[str]:
 class LoRAConfig(MethodConfig):
     "LoRA (peft) on the query and value projections of every layer: rank `r`, scaling `lora_alpha / r`."
     method: typing.ClassVar[str] = "lora"
-    lr: float = 2e-3
+    lr: float = 1e-3
     r: int = 8
     lora_alpha: float = 8
     lora_dropout: float = 0.0
@@ -330,6 +330,7 @@ class HiFiConfig(MethodConfig):
     keyword arguments, e.g. `info`, `correlation`, `damping`); `include_output` also tunes the heads' columns
     of the attention output projection."""
     method: typing.ClassVar[str] = "hifi"
+    lr: float = 5e-4
     heads: list | None = None
     k: int | None = None
     how: str = "topk"
@@ -349,6 +350,7 @@ class HiFiConfig(MethodConfig):
 class RandomHeadsConfig(MethodConfig):
     "The control for HiFi: `k` heads per layer drawn at random (seeded), the same entries per head."
     method: typing.ClassVar[str] = "random_heads"
+    lr: float = 5e-4
     k: int = 3
     seed: int = 0
     include_output: bool = False

@@ -205,3 +205,12 @@ def test_jobs_parent_killed_stops_its_workers(tmp_path):
     time.sleep(1)
     alive = [k for k in kids if Path(f"/proc/{k}").exists() and "zombie" not in Path(f"/proc/{k}/status").read_text()]
     assert not alive, alive
+
+
+def test_registry_default_rates_are_the_cpu_choice():
+    "`lr=None` means the cpu profile's chosen rate: the registry's defaults follow results/hparams/lr_cpu.json."
+    from hifi_nb.profiles import load_lrs
+    from hifi_nb.tuning import METHODS
+    chosen = load_lrs("cpu", Path(__file__).resolve().parents[1] / "results" / "hparams", current_only=True)
+    assert chosen is not None and set(chosen) == set(METHODS)
+    assert {m: METHODS[m].lr for m in chosen} == chosen
