@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import math
+import os
 import threading
 import warnings
 import weakref
@@ -226,7 +227,9 @@ def _sampled(gT: torch.Tensor, xT: torch.Tensor, crow: torch.Tensor, cols: torch
             warnings.simplefilter("ignore"); pat = pattern(); _csr_quiet.append(True)
     return torch.sparse.sampled_addmm(pat, gT, xT.t(), beta=0.0).values()
 
-GATHER_ENTRY_GRADS = False   # True: the GPU's gather path on the CPU too (tests run the GPU's code with it)
+# True: the GPU's gather path on the CPU too (tests run the GPU's code with it); the environment variable
+# HIFI_GATHER_ENTRY_GRADS=1 sets it in every process, spawned workers included
+GATHER_ENTRY_GRADS = os.environ.get("HIFI_GATHER_ENTRY_GRADS", "") == "1"
 
 def _gathered_entry_grads(g2: torch.Tensor, x2: torch.Tensor, rows, cols: torch.Tensor, crow=None) -> torch.Tensor:
     """`(g2ᵀ x2)[rows, cols]` by gathering the entries' columns of both (`T × nnz` each) and summing their products
@@ -234,7 +237,9 @@ def _gathered_entry_grads(g2: torch.Tensor, x2: torch.Tensor, rows, cols: torch.
     the CSR row pointers `crow` are given."""
     if rows is None:
         if crow is None: raise ValueError("_gathered_entry_grads: give rows or crow")
-        rows = torch.repeat_interleave(torch.arange(crow.numel() - 1, device=crow.device), crow.diff())
+        # output_size (known from `cols`) spares the GPU a device-to-host synchronisation per layer and step
+        rows = torch.repeat_interleave(torch.arange(crow.numel() - 1, device=crow.device), crow.diff(),
+                                       output_size=cols.numel())
     dt = g2.dtype if g2.dtype in (torch.float32, torch.float64) else torch.float32   # bf16 / fp16: summed in fp32
     g2, x2 = g2.reshape(-1, g2.shape[-1]), x2.reshape(-1, x2.shape[-1])
     return (g2.index_select(1, rows).to(dt) * x2.index_select(1, cols).to(dt)).sum(0)

@@ -239,3 +239,15 @@ def test_two_process_gloo_training(tmp_path):
         rec = json.loads((tmp_path / "ddp" / f"record_{m}.json").read_text())
         assert rec["method"] == m and rec["status"] == "ok"
     assert not any((tmp_path / "ddp" / "tmp").glob("*"))
+
+
+def test_gather_path_switch_reaches_spawned_processes():
+    "HIFI_GATHER_ENTRY_GRADS=1 turns on the GPU's entry-gradient path in a fresh process (gpu_sweep's workers)."
+    code = "import hifi_nb.layers as L; print(L.GATHER_ENTRY_GRADS)"
+    root = Path(__file__).resolve().parents[1]
+    def flag(value):
+        env = {**os.environ, "PYTHONPATH": str(root)}
+        env.pop("HIFI_GATHER_ENTRY_GRADS", None)
+        if value is not None: env["HIFI_GATHER_ENTRY_GRADS"] = value
+        return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout.strip()
+    assert (flag(None), flag("0"), flag("1")) == ("False", "False", "True")

@@ -94,3 +94,17 @@ def test_jobs_order_and_grid():
     sam = [j["lr"] for j in first if j["method"] == "sam"][::2]
     assert sam[0] == 1e-3 and sorted(sam) == sorted(grid["sam"])
     assert len(js) == 2 * 2 * sum(len(v) for v in grid.values())
+
+
+def test_a_job_past_the_budget_is_stopped_and_the_archive_still_written(bundle, tmp_path):
+    "A worker still training `grace` seconds after the budget is stopped; the sweep ends and packs what it has."
+    import tarfile
+    import time
+    (tmp_path / "done").mkdir()
+    t0 = time.time()
+    G.run_sweep(tmp_path / "runs", bundle, workers=1, budget_s=20, seeds=(1,), tasks=("cola",),
+                dry=dict(max_train=None, epochs=50), methods=("bitfit",), max_rates=1, tar=str(tmp_path / "s.tgz"),
+                grace=2)
+    assert time.time() - t0 < 60                        # 50 epochs of CoLA would take far longer on this CPU
+    assert list((tmp_path / "runs").glob("*.json")) == []
+    with tarfile.open(tmp_path / "s.tgz") as tf: assert tf.getnames() == []

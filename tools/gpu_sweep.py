@@ -315,7 +315,7 @@ def _worker(wid: int, q, out: str, bundle: str, deadline: float, dry: dict, thre
 
 
 def run_sweep(out: Path, bundle: Path, workers: int, budget_s: float, seeds, tasks, dry: dict, threads: int = 1,
-              methods=PRIORITY, max_rates: int | None = None, tar: str | None = None, done_dirs=()) -> int:
+              methods=PRIORITY, max_rates: int | None = None, tar: str | None = None, done_dirs=(), grace: float = 600) -> int:
     import multiprocessing as mp
     out.mkdir(parents=True, exist_ok=True)
     meta = json.loads((bundle / "manifest.json").read_text())
@@ -331,7 +331,13 @@ def run_sweep(out: Path, bundle: Path, workers: int, budget_s: float, seeds, tas
     deadline = time.time() + budget_s
     ps = [ctx.Process(target=_worker, args=(i, q, str(out), str(bundle), deadline, dry, threads)) for i in range(workers)]
     for p in ps: p.start()
-    for p in ps: p.join(max(1.0, deadline - time.time() + 600))
+    # a job started before the deadline may run past it: wait `grace` seconds more, then stop the workers, so that
+    # the records that did land are still counted and packed (a caller's `timeout` would kill the packing too)
+    for p in ps: p.join(max(1.0, deadline - time.time() + grace))
+    late = [p for p in ps if p.is_alive()]
+    for p in late: p.terminate()
+    for p in late: p.join(10)
+    if late: print(f"gpu-sweep: stopped {len(late)} workers still running {grace:.0f} s after the budget", flush=True)
     done = len(list(out.glob("*.json")))
     print(f"gpu-sweep: {done} records in {out}", flush=True)
     if tar:          # the device tool brings back only a few files per call: one archive of every record
@@ -468,6 +474,7 @@ def main(argv=None) -> int:
     r.add_argument("--tar", default=None, help="also pack every record into this .tar.gz (e.g. $OUT/sweep.tgz)")
     r.add_argument("--done", action="append", default=[], help="skip the jobs with an ok record in this folder")
     r.add_argument("--cpu-dry-run", action="store_true", help="a few examples, one epoch, on the CPU (tests)")
+    r.add_argument("--grace", type=float, default=600, help="seconds past --budget before running jobs are stopped")
     c = sub.add_parser("collect"); c.add_argument("src"); c.add_argument("--bundle", default=str(BUNDLE))
     c.add_argument("--dest", default=str(ROOT / "results/hparams/gpu_sweep_cpu"))
     a = ap.parse_args(argv)
@@ -483,7 +490,7 @@ def main(argv=None) -> int:
         dry = dict(max_train=48, epochs=1) if a.cpu_dry_run else {}
         return run_sweep(Path(a.out), Path(a.bundle), a.workers, a.budget, tuple(int(x) for x in a.seeds.split(",")),
                          tuple(a.tasks.split(",")), dry, a.threads,
-                         tuple(a.methods.split(",")), a.max_rates, a.tar, a.done)
+                         tuple(a.methods.split(",")), a.max_rates, a.tar, a.done, a.grace)
     s = collect(Path(a.src), Path(a.bundle), Path(a.dest))
     print(open(Path(a.dest) / "summary.md").read())
     return 0
