@@ -209,13 +209,19 @@ def _quality_targets(table: pd.DataFrame, lab, full: str) -> pd.DataFrame:
                          met=None if np.isnan(v) else bool(v <= 0), tasks=",".join(tasks), n_seeds=n))
     return pd.DataFrame(rows, columns=["check", "value", "target", "met", "tasks", "n_seeds"])
 
-def targets_markdown(q: pd.DataFrame) -> str:
-    "The checks as a markdown table (points ×100)."
-    verdict = lambda m: "not measurable" if m is None or (isinstance(m, float) and np.isnan(m)) else ("**met**" if m else "**missed**")
-    rows = [[r.check, "–" if np.isnan(r.value) else f"{r.value:+.2f}", r.target, verdict(r.met), r.tasks or "–", r.n_seeds]
+def targets_markdown(q: pd.DataFrame, n_seeds: int | None = None) -> str:
+    """The checks as a markdown table (points ×100). These compare point estimates (means over seeds); with
+    `n_seeds` (the seeds the profile plans), a check whose cells have fewer seeds says *pending* instead of
+    met / missed: an early seed's mean is not a verdict (the paired claims carry the uncertainty)."""
+    def verdict(m, k):
+        if m is None or (isinstance(m, float) and np.isnan(m)): return "not measurable"
+        if n_seeds is not None and k < n_seeds: return f"pending ({k} of {n_seeds} seeds)"
+        return "**met**" if m else "**missed**"
+    rows = [[r.check, "–" if np.isnan(r.value) else f"{r.value:+.2f}", r.target, verdict(r.met, r.n_seeds), r.tasks or "–", r.n_seeds]
             for r in q.itertuples()]
     return ("## Quality targets (measured)\n\nPoints ×100, over the tasks both sides share; "
-            "`seeds` is the fewest seeds behind any cell used.\n\n" +
+            "`seeds` is the fewest seeds behind any cell used. Point estimates: the paired claims below give "
+            "their confidence intervals.\n\n" +
             md_table(["check", "value", "target", "verdict", "tasks", "seeds"], rows) + "\n")
 
 def _ok(df: pd.DataFrame, groups=("main",)) -> pd.DataFrame: return df[df.group.isin(groups) & (df.status == "ok")]
@@ -290,7 +296,7 @@ CLAIMS = (                                  # (method, reference, op, threshold)
     ("sam", "full", ">=", -1.0),
     ("sam", "random_mask", ">", 0.0),
 )
-CLAIM_COLUMNS = ["claim", "task", "mean_diff", "ci_low", "ci_high", "n_pairs", "verdict", "method", "reference", "target"]
+CLAIM_COLUMNS = ["claim", "task", "mean_diff", "ci_low", "ci_high", "n_pairs", "n_tasks", "verdict", "method", "reference", "target"]
 _OPS = {">": "> ", ">=": ">= ", "<": "< "}
 
 def verdict(ci_low: float, ci_high: float, op: str, thr: float) -> str:
@@ -341,12 +347,15 @@ def _claim_rows(per_task: dict, stat, claim: str, a: str, b: str, op: str, thr: 
             point, reps = _boot_stat([g], stat, n_boot, np.random.default_rng([seed, i]))
             lo, hi = np.percentile(reps, [2.5, 97.5])
         else: point, lo, hi = (float(stat(*g)) if n == 1 and stat is _mean else np.nan), np.nan, np.nan
-        rows.append(dict(base, task=task, mean_diff=point, ci_low=lo, ci_high=hi, n_pairs=n, verdict=verdict(lo, hi, op, thr)))
+        rows.append(dict(base, task=task, mean_diff=point, ci_low=lo, ci_high=hi, n_pairs=n, n_tasks=int(n > 0),
+                         verdict=verdict(lo, hi, op, thr)))
     if usable:
         point, reps = _boot_stat(usable, stat, n_boot, np.random.default_rng([seed, len(tasks)]))
         lo, hi = np.percentile(reps, [2.5, 97.5])
     else: point, lo, hi = np.nan, np.nan, np.nan
-    rows.append(dict(base, task="avg", mean_diff=point, ci_low=lo, ci_high=hi, n_pairs=sum(len(g[0]) for g in usable),
+    # the average runs over the tasks with two or more pairs only: `n_tasks` says how many (a partial grid's
+    # average may cover fewer tasks than the table)
+    rows.append(dict(base, task="avg", mean_diff=point, ci_low=lo, ci_high=hi, n_pairs=sum(len(g[0]) for g in usable), n_tasks=len(usable),
                      verdict=verdict(lo, hi, op, thr)))
     return rows
 
@@ -374,7 +383,7 @@ def claims_table(df: pd.DataFrame, tasks=None, claims=CLAIMS, stability=SPARSE_M
             rows += _claim_rows(per, _std_diff, f"std({lab(m)}) - std({lab(ref)}) < 0", lab(m), lab(ref), "<", 0.0,
                                 n_boot, seed, tasks)
     out = pd.DataFrame(rows, columns=CLAIM_COLUMNS)
-    out["n_pairs"] = out["n_pairs"].astype(int)
+    out[["n_pairs", "n_tasks"]] = out[["n_pairs", "n_tasks"]].astype(int)
     return out
 
 def claims_markdown(c: pd.DataFrame) -> str:
@@ -384,17 +393,19 @@ def claims_markdown(c: pd.DataFrame) -> str:
     f = lambda x: "–" if pd.isna(x) else f"{x:+.2f}"
     ci = lambda r: "–" if pd.isna(r.ci_low) else f"[{r.ci_low:+.2f}, {r.ci_high:+.2f}]"
     avg = c[c.task == "avg"]
-    top = md_table(["claim", "mean diff", "95% CI", "pairs", "verdict"],
-                   [[r.claim, f(r.mean_diff), ci(r), r.n_pairs, f"**{r.verdict}**"] for r in avg.itertuples()])
-    mark = {"supported": "✓", "contradicted": "✗", "unresolved": "?"}
     tasks = [t for t in dict.fromkeys(c.task) if t != "avg"]
+    top = md_table(["claim", "mean diff", "95% CI", "pairs", "tasks", "verdict"],
+                   [[r.claim, f(r.mean_diff), ci(r), r.n_pairs, f"{r.n_tasks} of {len(tasks)}", f"**{r.verdict}**"]
+                    for r in avg.itertuples()])
+    mark = {"supported": "✓", "contradicted": "✗", "unresolved": "?"}
     cells = {(r.claim, r.task): r for r in c.itertuples()}
     body = [[k] + [("–" if cells[(k, t)].n_pairs == 0 else f"{f(cells[(k, t)].mean_diff)} {ci(cells[(k, t)])} "
                     f"{mark[cells[(k, t)].verdict]} ({cells[(k, t)].n_pairs})") for t in tasks]
             for k in dict.fromkeys(c.claim)]
     return ("## Claims (paired, 95% bootstrap CI)\n\nPoints ×100. A difference is over runs of the same task and "
             "seed, both finished; the averaged row is the mean over tasks of the per-task mean differences (for "
-            "stability: of the std differences), its interval a bootstrap over seeds within each task. Supported = "
+            "stability: of the std differences) over the tasks with two or more pairs (`tasks`), its interval a "
+            "bootstrap over seeds within each task. Supported = "
             "the whole interval inside the claim's region, contradicted = wholly outside (for stability: `ci_low > 0`; a "
             "zero end comes from resamples of a single seed and decides nothing), else unresolved.\n\n"
             + top + "\n\nTask by task (mean [95% CI] verdict (pairs)):\n\n" + md_table(["claim"] + [t.upper() for t in tasks], body) + "\n")
@@ -728,14 +739,15 @@ def _main_section(df: pd.DataFrame, main: pd.DataFrame, main_md: str, runs_dir, 
                          for r in stab.sort_values("avg_std").itertuples()]), ""]
     return md
 
-def _verdict_sections(df: pd.DataFrame, main: pd.DataFrame, tasks, profile: str, tables: Path) -> list[str]:
+def _verdict_sections(df: pd.DataFrame, main: pd.DataFrame, tasks, profile: str, tables: Path,
+                      n_seeds: int | None = None) -> list[str]:
     "Gap to full, quality targets, paired claims, SAM's Table 1 view, one-class runs: a section each, tables written; none without a main table."
     if not len(main): return []
     all_groups = ("main", *VARIANT_GROUPS)                       # collapsed runs are listed wherever they happen
     md = [gap_markdown(main)]
     q = quality_targets(main)
     atomic_write_text(tables / f"targets_{profile}.csv", q.to_csv(index=False, float_format="%.4f"))
-    md.append(targets_markdown(q))
+    md.append(targets_markdown(q, n_seeds))
     claims = claims_table(df, tasks)                              # paired differences, bootstrap CIs, verdicts
     atomic_write_text(tables / f"claims_{profile}.csv", claims.to_csv(index=False, float_format="%.4f"))
     atomic_write_text(tables / f"claims_{profile}.md", claims_md := claims_markdown(claims))
@@ -839,7 +851,7 @@ def build_report(runs_dir: str | Path, out: str | Path = "results", profile: str
     written = [atomic_write_text(tables / f"main_{profile}.csv", main.to_csv(index=False, float_format="%.4f"))]
     main_md = main_markdown(main, n_seeds, tasks, f"Main table ({profile})")
     md = _main_section(df, main, main_md, runs_dir, profile, tables)      # run counts, main table, stability
-    verdicts = _verdict_sections(df, main, tasks, profile, tables)         # gap, targets, claims, Table 1, one-class
+    verdicts = _verdict_sections(df, main, tasks, profile, tables, n_seeds)       # gap, targets, claims, Table 1, one-class
     variant_md, ks, ds = _variant_sections(df, profile, tables)           # ablations, k and density sweeps
     md += [*verdicts, *variant_md, *_overlap_section(df, profile, tables), *_cost_section(df)]
     written.append(atomic_write_text(tables / f"main_{profile}.md", "\n".join(md) + "\n"))
