@@ -601,12 +601,18 @@ def fig_seed_spread(df: pd.DataFrame, path: Path, methods=MAIN_METHODS):
     d = df[(df.group == "main") & (df.status == "ok") & df.method.isin(methods) & df["main"].notna()]
     if d.empty: return None
     tasks = list(dict.fromkeys(d.task))
-    fig, axes = plt.subplots(1, len(tasks), figsize=(3.6 * len(tasks), 3.4), squeeze=False)
-    for ax, t in zip(axes[0], tasks):
+    ncol = min(4, len(tasks)); nrow = -(-len(tasks) // ncol)              # at most four panels a row
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.8 * ncol, 3.4 * nrow), squeeze=False)
+    for ax, t in zip(axes.flat, tasks):
         ms = [m for m in methods if m in set(d[d.task == t].method)]
-        ax.boxplot([100 * d[(d.task == t) & (d.method == m)]["main"].to_numpy() for m in ms], tick_labels=ms)
+        vals = [100 * d[(d.task == t) & (d.method == m)]["main"].to_numpy() for m in ms]
+        ax.boxplot(vals, tick_labels=ms)
+        for i, v in enumerate(vals, 1):                                    # every seed as a dot (a box of one seed is a line)
+            ax.plot(np.full(len(v), i) + np.linspace(-0.12, 0.12, len(v)) * (len(v) > 1), v, "o", ms=3, alpha=0.7, color="C0")
         ax.set_title(f"{t.upper()} ({get_task(t).main})"); ax.tick_params(axis="x", rotation=60, labelsize=7)
-    axes[0][0].set_ylabel("main metric ×100"); fig.suptitle("Spread over seeds"); fig.tight_layout()
+    for ax in axes.flat[len(tasks):]: ax.set_visible(False)
+    for row in axes: row[0].set_ylabel("main metric ×100")
+    fig.suptitle("Spread over seeds (dots: single seeds)"); fig.tight_layout()
     fig.savefig(path, dpi=120); plt.close(fig); return path
 
 def fig_lr_sweep(df: pd.DataFrame, path: Path):
@@ -720,8 +726,11 @@ def _report_scope(df: pd.DataFrame, profile: str, tasks, n_seeds: int | None) ->
     if tasks is None and profile in ("cpu", "paper"):     # a profile's full task list, so missing cells show
         from hifi_nb.profiles import CPU_TASKS, PAPER_TASKS
         tasks = list({"cpu": CPU_TASKS, "paper": PAPER_TASKS}[profile])
+    if n_seeds is None and profile in ("cpu", "paper"):   # the seeds the profile plans for its main table
+        from hifi_nb.profiles import profile_runs
+        n_seeds = len({r.seed for r in profile_runs(profile) if r.group == "main"})
     if n_seeds is None:
-        n_seeds = {"cpu": 3, "paper": 10}.get(profile, max(1, df[df.group == "main"].seed.nunique()) if len(df) else 1)
+        n_seeds = max(1, df[df.group == "main"].seed.nunique()) if len(df) else 1
     return tasks, n_seeds
 
 def _main_section(df: pd.DataFrame, main: pd.DataFrame, main_md: str, runs_dir, profile: str, tables: Path) -> list[str]:
