@@ -22,15 +22,15 @@ class ReportError(ValueError):
     "The report's inputs are missing or do not match its profile: nothing was written."
 
 # %% auto #0
-__all__ = ['TABLE_COLUMNS', 'SKIP_DIRS', 'SPARSE_METHODS', 'CLAIMS', 'CLAIM_COLUMNS', 'TABLE1_TASKS', 'TABLE1_METHODS',
-           'SAM_TABLE1', 'TABLE1_LABELS', 'TABLE1_NAMES', 'VARIANT_GROUPS', 'MAIN_GROUP', 'ReportError', 'record_files',
-           'load_records', 'main_table', 'expected_cells', 'pm', 'md_table', 'main_markdown', 'stability_table',
-           'variant_table', 'sweep_table', 'long_markdown', 'quality_targets', 'targets_markdown', 'one_class_runs',
-           'one_class_markdown', 'gap_table', 'gap_markdown', 'verdict', 'paired_diffs', 'claims_table',
-           'claims_markdown', 'table1_view', 'table1_markdown', 'jaccard', 'head_overlap', 'task_overlap',
-           'overlap_markdown', 'plot_heads', 'plot_run', 'fig_heads', 'fig_convergence', 'fig_sweep', 'fig_seed_spread',
-           'fig_lr_sweep', 'readme_notebook', 'splice_notebook', 'splice_readme', 'variant_seeds', 'build_report',
-           'check_records']
+__all__ = ['TABLE_COLUMNS', 'SKIP_DIRS', 'SPARSE_METHODS', 'FIT_COLUMNS', 'CLAIMS', 'CLAIM_COLUMNS', 'TABLE1_TASKS',
+           'TABLE1_METHODS', 'SAM_TABLE1', 'TABLE1_LABELS', 'TABLE1_NAMES', 'VARIANT_GROUPS', 'MAIN_GROUP',
+           'ReportError', 'record_files', 'val_curve', 'load_records', 'main_table', 'expected_cells', 'pm', 'md_table',
+           'main_markdown', 'stability_table', 'variant_table', 'sweep_table', 'long_markdown', 'quality_targets',
+           'targets_markdown', 'one_class_runs', 'one_class_markdown', 'gap_table', 'gap_markdown', 'budget_fit',
+           'budget_fit_markdown', 'verdict', 'paired_diffs', 'claims_table', 'claims_markdown', 'table1_view',
+           'table1_markdown', 'jaccard', 'head_overlap', 'task_overlap', 'overlap_markdown', 'plot_heads', 'plot_run',
+           'fig_heads', 'fig_convergence', 'fig_sweep', 'fig_seed_spread', 'fig_lr_sweep', 'fig_val_curves',
+           'readme_notebook', 'splice_notebook', 'splice_readme', 'variant_seeds', 'build_report', 'check_records']
 
 # %% ../nbs/12_report.ipynb #fbf072c5
 SKIP_DIRS = ("tmp", "stale", "broken", "locks")      # half-written, superseded, unreadable records; claims
@@ -40,9 +40,15 @@ def record_files(runs_dir: str | Path) -> list[Path]:
     root = Path(runs_dir)
     return [p for p in sorted(root.rglob("*.json")) if not set(p.relative_to(root).parts[:-1]) & set(SKIP_DIRS)]
 
+def val_curve(history) -> list[tuple[float, float]]:
+    "`(epoch, validation main metric)` at each evaluation of a record's Trainer `history`, in order; [] without any."
+    return [(float(h["epoch"]), float(h["eval_main"])) for h in (history or [])
+            if isinstance(h, dict) and isinstance(h.get("eval_main"), (int, float)) and isinstance(h.get("epoch"), (int, float))]
+
 def load_records(runs_dir: str | Path) -> pd.DataFrame:
     """One row per record file under `runs_dir` (recursively): task, method, name, group, seed, status, main, ...;
-    `collapsed` is the record's `extra["collapsed"]` (its classifier answered one class on the reported split)."""
+    `collapsed` is the record's `extra["collapsed"]` (its classifier answered one class on the reported split);
+    `val_curve` the validation score at each epoch's end (`val_curve`), `epochs` the run's budget."""
     rows = []
     for p in record_files(runs_dir):
         try: d = json.loads(p.read_text(encoding="utf-8"))
@@ -56,9 +62,10 @@ def load_records(runs_dir: str | Path) -> pd.DataFrame:
                          collapsed=bool((d.get("extra") or {}).get("collapsed")),
                          trainable_pct=d.get("trainable_pct"), seconds=d.get("seconds"),
                          peak_mem_mb=d.get("peak_mem_mb"), k=cfg.get("k"), density=cfg.get("density"), lr=cfg.get("lr"),
-                         selection=d.get("selection"), extra=d.get("extra") or {}, path=str(p)))
+                         selection=d.get("selection"), extra=d.get("extra") or {}, val_curve=val_curve(d.get("history")),
+                         epochs=cfg.get("epochs"), path=str(p)))
     cols = ["task", "method", "name", "group", "seed", "status", "main", "val_main", "top_class_share", "collapsed", "trainable_pct", "seconds",
-            "peak_mem_mb", "k", "density", "lr", "selection", "extra", "path"]
+            "peak_mem_mb", "k", "density", "lr", "selection", "extra", "val_curve", "epochs", "path"]
     return pd.DataFrame(rows, columns=cols)
 
 # %% ../nbs/12_report.ipynb #099e3837
@@ -288,6 +295,53 @@ def gap_markdown(table: pd.DataFrame, ref: str = "full") -> str:
     return (f"## Gap to {ref} fine-tuning (points ×100)\n\nEach method's mean minus {ref} fine-tuning's, task by task; "
             f"`≥ {ref}` counts the tasks where the method is at least as good.\n\n"
             + md_table(["method"] + [k.upper() for k in tasks] + ["mean gap", f"≥ {ref}"], rows) + "\n")
+
+# %% ../nbs/12_report.ipynb #b7f1c2d4
+FIT_COLUMNS = ["method", "task", "n_seeds", "epochs", "best_epoch", "at_last", "last_gain", "first", "best", "fit"]
+
+def budget_fit(df: pd.DataFrame, tasks=None, methods=MAIN_METHODS, rising: float = 0.5, flat: float = 0.5) -> pd.DataFrame:
+    """Per method label × task, from the finished main runs' validation curves (scores ×100): `n_seeds`, the budget
+    `epochs`, mean `best_epoch` (the epoch of each seed's best validation score, the first on ties), `at_last` (seeds
+    whose best is the last evaluation), `last_gain` (mean of last minus second-to-last), `first` / `best` (means of
+    the first and the best evaluation) and `fit` (see above: rising / early / flat / plateau)."""
+    d = df[(df.group == "main") & (df.status == "ok") & df.method.isin(methods)]
+    if tasks is not None: d = d[d.task.isin(list(tasks))]
+    rows = []
+    for (m, t), g in d.groupby(["name", "task"], sort=False):
+        curves = [np.asarray([v for _, v in c], dtype=float) * 100 for c in g.val_curve if isinstance(c, list) and len(c) >= 2]
+        if not curves: continue
+        best_i = [int(np.argmax(c)) for c in curves]                       # first epoch with the best score
+        n_ev = [len(c) for c in curves]
+        gain = float(np.mean([c[-1] - c[-2] for c in curves]))
+        best_ep, E = float(np.mean([i + 1 for i in best_i])), float(np.median(n_ev))
+        first, best = float(np.mean([c[0] for c in curves])), float(np.mean([c.max() for c in curves]))
+        at_last = sum(i == n - 1 for i, n in zip(best_i, n_ev))
+        if np.mean([c.max() - c.min() for c in curves]) < flat: fit = "flat"
+        elif 2 * at_last > len(curves) and gain > rising: fit = "rising"
+        elif best_ep <= E / 3: fit = "early"
+        else: fit = "plateau"
+        rows.append(dict(method=m, task=t, n_seeds=len(curves), epochs=E, best_epoch=best_ep, at_last=at_last,
+                         last_gain=gain, first=first, best=best, fit=fit))
+    return pd.DataFrame(rows, columns=FIT_COLUMNS)
+
+def budget_fit_markdown(fit: pd.DataFrame) -> str:
+    "`budget_fit` as markdown: rows = methods, columns = tasks, each cell `best epoch / budget fit`; the rising runs listed below."
+    if fit.empty: return ""
+    tasks = list(dict.fromkeys(fit.task))
+    cells = {(r.method, r.task): r for r in fit.itertuples()}
+    show = lambda r: f"{r.best_epoch:.1f}/{r.epochs:g} " + (f"**{r.fit}**" if r.fit in ("rising", "early") else r.fit)
+    rows = [[m] + [show(cells[(m, t)]) if (m, t) in cells else "–" for t in tasks] for m in dict.fromkeys(fit.method)]
+    counts = fit.fit.value_counts()
+    out = ["## Do the budgets fit every method? (validation curves)", "",
+           "Each cell: mean best epoch / epochs, then the curve's shape (`rising`: most seeds peak at the last epoch and "
+           "it still gained; `early`: the best comes in the first third; `flat`: the curve hardly moves). "
+           + ", ".join(f"{counts.get(k, 0)} {k}" for k in ("plateau", "rising", "early", "flat")) + f" of {len(fit)} cells.", "",
+           md_table(["method"] + [t.upper() for t in tasks], rows), ""]
+    r = fit[fit.fit == "rising"]
+    if len(r):
+        out += ["Still rising at the end of the budget (last-epoch gain, validation points ×100): "
+                + "; ".join(f"{x.method} {x.task.upper()} {x.last_gain:+.2f} ({x.at_last} of {x.n_seeds} seeds)" for x in r.itertuples()) + ".", ""]
+    return "\n".join(out)
 
 # %% ../nbs/12_report.ipynb #2418f23b
 CLAIMS = (                                  # (method, reference, op, threshold): "method − reference op threshold"
@@ -629,6 +683,28 @@ def fig_lr_sweep(df: pd.DataFrame, path: Path):
     axes[0][0].set_ylabel("validation main metric ×100"); axes[0][-1].legend(fontsize=8)
     fig.tight_layout(); fig.savefig(path, dpi=120); plt.close(fig); return path
 
+# %% ../nbs/12_report.ipynb #b7f1c2d5
+def fig_val_curves(df: pd.DataFrame, path: Path, methods=MAIN_METHODS):
+    "Validation score against epochs, mean over seeds, one line per method and one panel per task (main runs)."
+    d = df[(df.group == "main") & (df.status == "ok") & df.method.isin(methods)]
+    d = d[[isinstance(c, list) and len(c) >= 2 for c in d.val_curve]]
+    if d.empty: return None
+    tasks = list(dict.fromkeys(d.task))
+    ncol = min(4, len(tasks)); nrow = -(-len(tasks) // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.8 * ncol, 3.2 * nrow), squeeze=False)
+    for ax, t in zip(axes.flat, tasks):
+        for i, m in enumerate(m for m in methods if m in set(d[d.task == t].method)):
+            cs = [np.asarray(c, dtype=float) for c in d[(d.task == t) & (d.method == m)].val_curve]
+            n = min(len(c) for c in cs)
+            ax.plot(np.arange(1, n + 1), 100 * np.mean([c[:n, 1] for c in cs], 0), marker="o", ms=3,
+                    color=f"C{i}", linestyle="-" if i < 10 else "--", label=f"{m} ({len(cs)})")
+        ax.set_title(f"{t.upper()} (val {get_task(t).main})"); ax.set_xlabel("epoch")
+    for ax in axes.flat[len(tasks):]: ax.set_visible(False)
+    for row in axes: row[0].set_ylabel("validation metric ×100")
+    axes.flat[0].legend(fontsize=6, title="method (seeds)", title_fontsize=6)
+    fig.suptitle("Validation curves (mean over seeds)"); fig.tight_layout()
+    fig.savefig(path, dpi=120); plt.close(fig); return path
+
 # %% ../nbs/12_report.ipynb #7767caa9
 def _splice(text: str, block: str, tag: str, where) -> str:
     start, end = f"<!-- {tag}:start -->", f"<!-- {tag}:end -->"
@@ -750,10 +826,13 @@ def _main_section(df: pd.DataFrame, main: pd.DataFrame, main_md: str, runs_dir, 
 
 def _verdict_sections(df: pd.DataFrame, main: pd.DataFrame, tasks, profile: str, tables: Path,
                       n_seeds: int | None = None) -> list[str]:
-    "Gap to full, quality targets, paired claims, SAM's Table 1 view, one-class runs: a section each, tables written; none without a main table."
+    "Gap to full, budget fit, quality targets, paired claims, SAM's Table 1 view, one-class runs: a section each, tables written; none without a main table."
     if not len(main): return []
     all_groups = ("main", *VARIANT_GROUPS)                       # collapsed runs are listed wherever they happen
     md = [gap_markdown(main)]
+    fit = budget_fit(df, tasks)                                   # were the runs still improving when they stopped?
+    atomic_write_text(tables / f"budget_fit_{profile}.csv", fit.to_csv(index=False, float_format="%.4f"))
+    md.append(budget_fit_markdown(fit))
     q = quality_targets(main)
     atomic_write_text(tables / f"targets_{profile}.csv", q.to_csv(index=False, float_format="%.4f"))
     md.append(targets_markdown(q, n_seeds))
@@ -822,7 +901,7 @@ def _report_figures(df: pd.DataFrame, ks: pd.DataFrame, ds: pd.DataFrame, runs_d
     for p in (fig_heads(df, figures / f"heads_{profile}.png"), fig_convergence(df, figures / f"pagerank_convergence_{profile}.png"),
               fig_sweep(ks, "k", figures / f"score_vs_k_{profile}.png", "HiFi: score vs heads per layer"),
               fig_sweep(ds, "density", figures / f"score_vs_density_{profile}.png", "SAM: score vs density", logx=True),
-              fig_seed_spread(df, figures / f"seed_spread_{profile}.png")):
+              fig_seed_spread(df, figures / f"seed_spread_{profile}.png"), fig_val_curves(df, figures / f"val_curves_{profile}.png")):
         if p is not None: written.append(p)
     sweep_dir = Path(runs_dir).parent / f"sweep_{profile}"        # the learning-rate sweep, if there is one
     if sweep_dir.is_dir():
