@@ -20,8 +20,8 @@ from torch.nn.utils import parametrize
 
 # %% auto #0
 __all__ = ['GATHER_ENTRY_GRADS', 'SCOPES', 'TuningError', 'UnknownMethod', 'DeltaMismatch', 'HeadSliceLinear', 'SparseValues',
-           'attach_sparse_values', 'SparseEntryLinear', 'SparseEntryEmbedding', 'attach_sparse_entries', 'floor_count',
-           'check_density', 'check_scope', 'mask_counts', 'random_mask_indices']
+           'attach_sparse_values', 'use_gather_entry_grads', 'SparseEntryLinear', 'SparseEntryEmbedding',
+           'attach_sparse_entries', 'floor_count', 'check_density', 'check_scope', 'mask_counts', 'random_mask_indices']
 
 # %% ../nbs/05_layers.ipynb #d4eb1f8f
 class TuningError(ValueError):
@@ -230,6 +230,12 @@ def _sampled(gT: torch.Tensor, xT: torch.Tensor, crow: torch.Tensor, cols: torch
 # True: the GPU's gather path on the CPU too (tests run the GPU's code with it); the environment variable
 # HIFI_GATHER_ENTRY_GRADS=1 sets it in every process, spawned workers included
 GATHER_ENTRY_GRADS = os.environ.get("HIFI_GATHER_ENTRY_GRADS", "") == "1"
+
+def use_gather_entry_grads(on: bool = True) -> bool:
+    "Turn the GPU's gather path on or off for the CPU in this process; returns the previous setting."
+    global GATHER_ENTRY_GRADS
+    prev, GATHER_ENTRY_GRADS = GATHER_ENTRY_GRADS, bool(on)
+    return prev
 
 def _gathered_entry_grads(g2: torch.Tensor, x2: torch.Tensor, rows, cols: torch.Tensor, crow=None) -> torch.Tensor:
     """`(g2ᵀ x2)[rows, cols]` by gathering the entries' columns of both (`T × nnz` each) and summing their products
