@@ -8,6 +8,10 @@
 #   tools/study_bg.sh stop        stop the grid and the commit loop (runs in flight are redone next start)
 #   tools/study_bg.sh merge       commit the records on `study` and merge `study` into this checkout's branch
 #
+# The commit loop also merges `study` into this checkout's branch after each commit (STUDY_LAND=0: not), so the
+# records are on that branch even if the machine stops without a last `merge`; a merge that cannot run now (a git
+# operation in progress here, a conflict) is skipped and tried again at the next commit.
+#
 # Worktree: $STUDY_WORKTREE (default: ../<repo>-study beside this checkout) on branch $STUDY_BRANCH (default
 # study); logs and process ids in <worktree>/.study/. The worktree imports hifi_nb from its own files
 # (PYTHONPATH) with this checkout's .venv; $JOBS workers (default 2).
@@ -45,11 +49,18 @@ case "$cmd" in
     ( cd "$WT" || exit 1
       nohup setsid "$ROOT/.venv/bin/hifi-nb" reproduce --profile "$profile" --jobs "${JOBS:-2}" "$@" > .study/grid.log 2>&1 &
       echo $! > .study/pids )
-    ( nohup setsid bash -c "while kill -0 \$(head -1 '$WT/.study/pids') 2>/dev/null; do sleep \${STUDY_COMMIT_EVERY:-600}; '$SELF' _commit; done; '$SELF' _commit" \
+    ( nohup setsid bash -c "while kill -0 \$(head -1 '$WT/.study/pids') 2>/dev/null; do sleep \${STUDY_COMMIT_EVERY:-600}; '$SELF' _land; done; '$SELF' _land" \
         > "$WT/.study/commit.log" 2>&1 & echo $! >> "$WT/.study/pids" )
     echo "study_bg: $profile running in $WT (log: $WT/.study/grid.log); records committed on '$BRANCH' every ${STUDY_COMMIT_EVERY:-600} s"
     ;;
   _commit) _commit ;;
+  _land)   # records onto this checkout's branch, only when nothing else is going on in it
+    _commit
+    [ "${STUDY_LAND:-1}" = 1 ] || exit 0
+    gd=$(git -C "$ROOT" rev-parse --git-dir)
+    for f in index.lock MERGE_HEAD REBASE_HEAD CHERRY_PICK_HEAD rebase-merge rebase-apply; do [ -e "$gd/$f" ] && exit 0; done
+    git -C "$ROOT" merge -q --no-edit "$BRANCH" 2>/dev/null || { git -C "$ROOT" merge --abort 2>/dev/null; true; }
+    ;;
   status)
     [ -d "$WT" ] || { echo "study_bg: no worktree at $WT"; exit 0; }
     alive=$(_alive | tr '\n' ' '); echo "processes: ${alive:-none}; kernels: $(_kernels | wc -l)"
