@@ -697,12 +697,14 @@ def fig_val_curves(df: pd.DataFrame, path: Path, methods=MAIN_METHODS):
             cs = [np.asarray(c, dtype=float) for c in d[(d.task == t) & (d.method == m)].val_curve]
             n = min(len(c) for c in cs)
             ax.plot(np.arange(1, n + 1), 100 * np.mean([c[:n, 1] for c in cs], 0), marker="o", ms=3,
-                    color=f"C{i}", linestyle="-" if i < 10 else "--", label=f"{m} ({len(cs)})")
+                    color=f"C{i}", linestyle="-" if i < 10 else "--", label=m)
         ax.set_title(f"{t.upper()} (val {get_task(t).main})"); ax.set_xlabel("epoch")
     for ax in axes.flat[len(tasks):]: ax.set_visible(False)
     for row in axes: row[0].set_ylabel("validation metric ×100")
-    axes.flat[0].legend(fontsize=6, title="method (seeds)", title_fontsize=6)
-    fig.suptitle("Validation curves (mean over seeds)"); fig.tight_layout()
+    axes.flat[0].legend(fontsize=6)
+    seeds = d.groupby(["task", "method"]).size()
+    fig.suptitle(f"Validation curves (mean over {seeds.min()}–{seeds.max()} seeds per line)" if seeds.min() < seeds.max()
+                 else f"Validation curves (mean over {seeds.min()} seed{'s' * (seeds.min() > 1)} per line)"); fig.tight_layout()
     fig.savefig(path, dpi=120); plt.close(fig); return path
 
 # %% ../nbs/12_report.ipynb #7767caa9
@@ -826,13 +828,10 @@ def _main_section(df: pd.DataFrame, main: pd.DataFrame, main_md: str, runs_dir, 
 
 def _verdict_sections(df: pd.DataFrame, main: pd.DataFrame, tasks, profile: str, tables: Path,
                       n_seeds: int | None = None) -> list[str]:
-    "Gap to full, budget fit, quality targets, paired claims, SAM's Table 1 view, one-class runs: a section each, tables written; none without a main table."
+    "Gap to full, quality targets, paired claims, SAM's Table 1 view, one-class runs: a section each, tables written; none without a main table."
     if not len(main): return []
     all_groups = ("main", *VARIANT_GROUPS)                       # collapsed runs are listed wherever they happen
     md = [gap_markdown(main)]
-    fit = budget_fit(df, tasks)                                   # were the runs still improving when they stopped?
-    atomic_write_text(tables / f"budget_fit_{profile}.csv", fit.to_csv(index=False, float_format="%.4f"))
-    md.append(budget_fit_markdown(fit))
     q = quality_targets(main)
     atomic_write_text(tables / f"targets_{profile}.csv", q.to_csv(index=False, float_format="%.4f"))
     md.append(targets_markdown(q, n_seeds))
@@ -848,6 +847,13 @@ def _verdict_sections(df: pd.DataFrame, main: pd.DataFrame, tasks, profile: str,
     atomic_write_text(tables / f"one_class_{profile}.csv", one_class_runs(df, groups=all_groups).to_csv(index=False, float_format="%.4f"))
     md.append(one_class_markdown(df, groups=all_groups))
     return md
+
+def _budget_section(df: pd.DataFrame, tasks, profile: str, tables: Path) -> list[str]:
+    "Were the runs still improving when they stopped? (`budget_fit_<profile>.csv`; the full report only, not the README)."
+    fit = budget_fit(df, tasks)
+    if fit.empty: return []
+    atomic_write_text(tables / f"budget_fit_{profile}.csv", fit.to_csv(index=False, float_format="%.4f"))
+    return [budget_fit_markdown(fit)]
 
 def _variant_sections(df: pd.DataFrame, profile: str, tables: Path) -> tuple[list[str], pd.DataFrame, pd.DataFrame]:
     "HiFi ablations, k sweep, SAM's density sweep beside same-seed main runs (tables written): their sections, the two sweeps."
@@ -941,7 +947,7 @@ def build_report(runs_dir: str | Path, out: str | Path = "results", profile: str
     md = _main_section(df, main, main_md, runs_dir, profile, tables)      # run counts, main table, stability
     verdicts = _verdict_sections(df, main, tasks, profile, tables, n_seeds)       # gap, targets, claims, Table 1, one-class
     variant_md, ks, ds = _variant_sections(df, profile, tables)           # ablations, k and density sweeps
-    md += [*verdicts, *variant_md, *_overlap_section(df, profile, tables), *_cost_section(df)]
+    md += [*verdicts, *_budget_section(df, tasks, profile, tables), *variant_md, *_overlap_section(df, profile, tables), *_cost_section(df)]
     written.append(atomic_write_text(tables / f"main_{profile}.md", "\n".join(md) + "\n"))
     written += _report_figures(df, ks, ds, runs_dir, figures, profile)
     if readme is not None: _splice_results(readme, written, profile, main_md, "\n".join(verdicts) or None, variant_md)
