@@ -350,7 +350,8 @@ CLAIMS = (                                  # (method, reference, op, threshold)
     ("sam", "full", ">=", -1.0),
     ("sam", "random_mask", ">", 0.0),
 )
-CLAIM_COLUMNS = ["claim", "task", "mean_diff", "ci_low", "ci_high", "n_pairs", "n_tasks", "verdict", "method", "reference", "target"]
+CLAIM_COLUMNS = ["claim", "task", "mean_diff", "ci_low", "ci_high", "n_pairs", "n_tasks", "verdict", "method", "reference", "target",
+                 "interval_verdict"]
 _OPS = {">": "> ", ">=": ">= ", "<": "< "}
 
 def verdict(ci_low: float, ci_high: float, op: str, thr: float) -> str:
@@ -390,7 +391,12 @@ def _boot_stat(groups: list[tuple[np.ndarray, ...]], stat, n_boot: int, rng) -> 
 _mean = lambda d: d.mean(axis=-1)
 _std_diff = lambda x, y: x.std(axis=-1, ddof=1) - y.std(axis=-1, ddof=1)
 
-def _claim_rows(per_task: dict, stat, claim: str, a: str, b: str, op: str, thr: float, n_boot: int, seed: int, tasks) -> list[dict]:
+def _pending(v: str, n: int, n_seeds: int | None, what: str = "seeds") -> str:
+    "`v`, or `pending (n of N seeds)` while fewer than the planned `n_seeds` are in (`what`: the unit counted)."
+    return v if n_seeds is None or n >= n_seeds else f"pending ({n} of {n_seeds} {what})"
+
+def _claim_rows(per_task: dict, stat, claim: str, a: str, b: str, op: str, thr: float, n_boot: int, seed: int, tasks,
+                n_seeds: int | None = None) -> list[dict]:
     rows, usable = [], []
     base = dict(claim=claim, method=a, reference=b, target=f"{_OPS[op]}{thr:g}")
     for i, task in enumerate(tasks):
@@ -401,25 +407,31 @@ def _claim_rows(per_task: dict, stat, claim: str, a: str, b: str, op: str, thr: 
             point, reps = _boot_stat([g], stat, n_boot, np.random.default_rng([seed, i]))
             lo, hi = np.percentile(reps, [2.5, 97.5])
         else: point, lo, hi = (float(stat(*g)) if n == 1 and stat is _mean else np.nan), np.nan, np.nan
+        v = verdict(lo, hi, op, thr)
         rows.append(dict(base, task=task, mean_diff=point, ci_low=lo, ci_high=hi, n_pairs=n, n_tasks=int(n > 0),
-                         verdict=verdict(lo, hi, op, thr)))
+                         verdict=_pending(v, n, n_seeds), interval_verdict=v))
     if usable:
         point, reps = _boot_stat(usable, stat, n_boot, np.random.default_rng([seed, len(tasks)]))
         lo, hi = np.percentile(reps, [2.5, 97.5])
     else: point, lo, hi = np.nan, np.nan, np.nan
     # the average runs over the tasks with two or more pairs only: `n_tasks` says how many (a partial grid's
     # average may cover fewer tasks than the table)
+    v = verdict(lo, hi, op, thr)           # with planned seeds: decided once every task has them all
+    done = len(tasks) if n_seeds is None else sum(len(per_task.get(t, ((),))[0]) >= n_seeds for t in tasks)
     rows.append(dict(base, task="avg", mean_diff=point, ci_low=lo, ci_high=hi, n_pairs=sum(len(g[0]) for g in usable), n_tasks=len(usable),
-                     verdict=verdict(lo, hi, op, thr)))
+                     verdict=v if done == len(tasks) else f"pending ({done} of {len(tasks)} tasks with {n_seeds} seeds)",
+                     interval_verdict=v))
     return rows
 
 def claims_table(df: pd.DataFrame, tasks=None, claims=CLAIMS, stability=SPARSE_METHODS, ref: str = "full",
-                 n_boot: int = 10_000, seed: int = 0, group: str = "main") -> pd.DataFrame:
+                 n_boot: int = 10_000, seed: int = 0, group: str = "main", n_seeds: int | None = None) -> pd.DataFrame:
     """Every claim per task and averaged over tasks (`task="avg"`): columns `CLAIM_COLUMNS`. The score claims
     are `method − reference op threshold` on paired runs (`paired_diffs`); the stability claims
     `std(m) − std(ref) < 0` for each method in `stability` on the seeds both finished. 95% percentile
     bootstrap over seeds within each task (`n_boot` resamples, generator seeded with `seed`). Grid labels
-    `method@model` are compared within each model."""
+    `method@model` are compared within each model. `interval_verdict` is what the interval says; `verdict` the
+    same, or with `n_seeds` (the seeds the profile plans) `pending (...)` for a task with fewer pairs and for the
+    average until every task has them: an interval from two or three early seeds is no verdict."""
     s = _scores(df, group)
     names = set(s.index.get_level_values("name"))
     tasks = list(tasks) if tasks is not None else list(dict.fromkeys(df[df.group == group].task))
@@ -430,19 +442,19 @@ def claims_table(df: pd.DataFrame, tasks=None, claims=CLAIMS, stability=SPARSE_M
         for a, b, op, thr in claims:
             p = paired_diffs(df, lab(a), lab(b), group)
             per = {t: (g["diff"].to_numpy(float),) for t, g in p.groupby("task")}
-            rows += _claim_rows(per, _mean, f"{lab(a)} - {lab(b)} {_OPS[op]}{thr:g}", lab(a), lab(b), op, thr, n_boot, seed, tasks)
+            rows += _claim_rows(per, _mean, f"{lab(a)} - {lab(b)} {_OPS[op]}{thr:g}", lab(a), lab(b), op, thr, n_boot, seed, tasks, n_seeds)
         for m in stability:
             p = paired_diffs(df, lab(m), lab(ref), group)
             per = {t: (g["a"].to_numpy(float), g["b"].to_numpy(float)) for t, g in p.groupby("task")}
             rows += _claim_rows(per, _std_diff, f"std({lab(m)}) - std({lab(ref)}) < 0", lab(m), lab(ref), "<", 0.0,
-                                n_boot, seed, tasks)
+                                n_boot, seed, tasks, n_seeds)
     out = pd.DataFrame(rows, columns=CLAIM_COLUMNS)
     out[["n_pairs", "n_tasks"]] = out[["n_pairs", "n_tasks"]].astype(int)
     return out
 
 def claims_markdown(c: pd.DataFrame) -> str:
     """The claims as markdown: the averaged verdicts first (difference, 95% CI, pairs), then the claims task by
-    task (`mean [low, high]` and a verdict mark: ✓ supported, ✗ contradicted, ? unresolved)."""
+    task (`mean [low, high]` and a verdict mark: ✓ supported, ✗ contradicted, ? unresolved, … pending)."""
     if c.empty: return "## Claims (paired, 95% bootstrap CI)\n\nNo claims measurable yet.\n"
     f = lambda x: "–" if pd.isna(x) else f"{x:+.2f}"
     ci = lambda r: "–" if pd.isna(r.ci_low) else f"[{r.ci_low:+.2f}, {r.ci_high:+.2f}]"
@@ -451,17 +463,18 @@ def claims_markdown(c: pd.DataFrame) -> str:
     top = md_table(["claim", "mean diff", "95% CI", "pairs", "tasks", "verdict"],
                    [[r.claim, f(r.mean_diff), ci(r), r.n_pairs, f"{r.n_tasks} of {len(tasks)}", f"**{r.verdict}**"]
                     for r in avg.itertuples()])
-    mark = {"supported": "✓", "contradicted": "✗", "unresolved": "?"}
+    mark = lambda v: {"supported": "✓", "contradicted": "✗", "unresolved": "?"}.get(v, "…")     # …: pending
     cells = {(r.claim, r.task): r for r in c.itertuples()}
     body = [[k] + [("–" if cells[(k, t)].n_pairs == 0 else f"{f(cells[(k, t)].mean_diff)} {ci(cells[(k, t)])} "
-                    f"{mark[cells[(k, t)].verdict]} ({cells[(k, t)].n_pairs})") for t in tasks]
+                    f"{mark(cells[(k, t)].verdict)} ({cells[(k, t)].n_pairs})") for t in tasks]
             for k in dict.fromkeys(c.claim)]
     return ("## Claims (paired, 95% bootstrap CI)\n\nPoints ×100. A difference is over runs of the same task and "
             "seed, both finished; the averaged row is the mean over tasks of the per-task mean differences (for "
             "stability: of the std differences) over the tasks with two or more pairs (`tasks`), its interval a "
             "bootstrap over seeds within each task. Supported = "
             "the whole interval inside the claim's region, contradicted = wholly outside (for stability: `ci_low > 0`; a "
-            "zero end comes from resamples of a single seed and decides nothing), else unresolved.\n\n"
+            "zero end comes from resamples of a single seed and decides nothing), else unresolved. Pending (…): "
+            "fewer seeds than the profile plans; the interval is shown, the verdict waits.\n\n"
             + top + "\n\nTask by task (mean [95% CI] verdict (pairs)):\n\n" + md_table(["claim"] + [t.upper() for t in tasks], body) + "\n")
 
 # %% ../nbs/12_report.ipynb #214f2ee1
@@ -835,7 +848,7 @@ def _verdict_sections(df: pd.DataFrame, main: pd.DataFrame, tasks, profile: str,
     q = quality_targets(main)
     atomic_write_text(tables / f"targets_{profile}.csv", q.to_csv(index=False, float_format="%.4f"))
     md.append(targets_markdown(q, n_seeds))
-    claims = claims_table(df, tasks)                              # paired differences, bootstrap CIs, verdicts
+    claims = claims_table(df, tasks, n_seeds=n_seeds)             # paired differences, bootstrap CIs, verdicts
     atomic_write_text(tables / f"claims_{profile}.csv", claims.to_csv(index=False, float_format="%.4f"))
     atomic_write_text(tables / f"claims_{profile}.md", claims_md := claims_markdown(claims))
     md.append(claims_md)
