@@ -22,15 +22,16 @@ class ReportError(ValueError):
     "The report's inputs are missing or do not match its profile: nothing was written."
 
 # %% auto #0
-__all__ = ['TABLE_COLUMNS', 'SKIP_DIRS', 'SPARSE_METHODS', 'FIT_COLUMNS', 'CLAIMS', 'CLAIM_COLUMNS', 'TABLE1_TASKS',
-           'TABLE1_METHODS', 'SAM_TABLE1', 'TABLE1_LABELS', 'TABLE1_NAMES', 'VARIANT_GROUPS', 'MAIN_GROUP',
-           'ReportError', 'record_files', 'val_curve', 'load_records', 'main_table', 'expected_cells', 'pm', 'md_table',
-           'main_markdown', 'stability_table', 'variant_table', 'sweep_table', 'long_markdown', 'quality_targets',
-           'targets_markdown', 'one_class_runs', 'one_class_markdown', 'gap_table', 'gap_markdown', 'budget_fit',
-           'budget_fit_markdown', 'verdict', 'paired_diffs', 'claims_table', 'claims_markdown', 'table1_view',
-           'table1_markdown', 'jaccard', 'head_overlap', 'task_overlap', 'overlap_markdown', 'plot_heads', 'plot_run',
-           'fig_heads', 'fig_convergence', 'fig_sweep', 'fig_seed_spread', 'fig_lr_sweep', 'fig_val_curves',
-           'readme_notebook', 'splice_notebook', 'splice_readme', 'variant_seeds', 'build_report', 'check_records']
+__all__ = ['TABLE_COLUMNS', 'SKIP_DIRS', 'SPARSE_METHODS', 'FIT_COLUMNS', 'CLAIMS', 'CLAIM_COLUMNS', 'POWER_COLUMNS',
+           'TABLE1_TASKS', 'TABLE1_METHODS', 'SAM_TABLE1', 'TABLE1_LABELS', 'TABLE1_NAMES', 'VARIANT_GROUPS',
+           'MAIN_GROUP', 'ReportError', 'record_files', 'val_curve', 'load_records', 'main_table', 'expected_cells',
+           'pm', 'md_table', 'main_markdown', 'stability_table', 'variant_table', 'sweep_table', 'long_markdown',
+           'quality_targets', 'targets_markdown', 'one_class_runs', 'one_class_markdown', 'gap_table', 'gap_markdown',
+           'budget_fit', 'budget_fit_markdown', 'verdict', 'paired_diffs', 'claims_table', 'claims_markdown',
+           'seed_power', 'seed_power_markdown', 'table1_view', 'table1_markdown', 'jaccard', 'head_overlap',
+           'task_overlap', 'overlap_markdown', 'plot_heads', 'plot_run', 'fig_heads', 'fig_convergence', 'fig_sweep',
+           'fig_seed_spread', 'fig_lr_sweep', 'fig_val_curves', 'readme_notebook', 'splice_notebook', 'splice_readme',
+           'variant_seeds', 'build_report', 'check_records']
 
 # %% ../nbs/12_report.ipynb #fbf072c5
 SKIP_DIRS = ("tmp", "stale", "broken", "locks")      # half-written, superseded, unreadable records; claims
@@ -477,6 +478,55 @@ def claims_markdown(c: pd.DataFrame) -> str:
             "fewer seeds than the profile plans; the interval is shown, the verdict waits.\n\n"
             + top + "\n\nTask by task (mean [95% CI] verdict (pairs)):\n\n" + md_table(["claim"] + [t.upper() for t in tasks], body) + "\n")
 
+# %% ../nbs/12_report.ipynb #5eed9a02
+POWER_COLUMNS = ["claim", "task", "n_pairs", "sd", "assumed", "n_seeds", "half_width", "seeds_needed"]
+
+def _seeds_for(spread: float, target: float, z: float) -> float:
+    "The fewest seeds (at least 2) with `z · spread / √n ≤ target`; NaN without a spread."
+    return np.nan if np.isnan(spread) else float(max(2, int(np.ceil((z * spread / target) ** 2 - 1e-9))))
+
+def seed_power(df: pd.DataFrame, tasks=None, claims=CLAIMS, n_seeds: int = 5, target: float = 1.0,
+               group: str = "main", z: float = 1.96) -> pd.DataFrame:
+    """Projected 95% half-widths (points) of the score claims with `n_seeds` seeds, from the spread of the paired
+    differences so far: one row per claim and task (`sd` from ≥ 2 pairs, else the root mean square of the
+    measured tasks' sds with `assumed` set) and one `avg` row (`sd` = √(Σ sd²) / T, the spread of the mean over
+    the `T` tasks); `half_width = z · sd / √n_seeds`; `seeds_needed` = fewest seeds for `half_width ≤ target`.
+    Columns `POWER_COLUMNS`; sds NaN while no task has two pairs."""
+    tasks = list(tasks) if tasks is not None else list(dict.fromkeys(df[df.group == group].task))
+    rows = []
+    for a, b, op, thr in claims:
+        p = paired_diffs(df, a, b, group)
+        n = {t: int((p.task == t).sum()) for t in tasks}
+        sd = {t: float(p.loc[p.task == t, "diff"].std(ddof=1)) for t in tasks if n[t] >= 2}
+        rms = float(np.sqrt(np.mean(np.square(list(sd.values()))))) if sd else np.nan
+        claim = f"{a} - {b} {_OPS[op]}{thr:g}"
+        for t in tasks:
+            s = sd.get(t, rms)
+            rows.append(dict(claim=claim, task=t, n_pairs=n[t], sd=s, assumed=t not in sd, n_seeds=n_seeds,
+                             half_width=z * s / np.sqrt(n_seeds), seeds_needed=_seeds_for(s, target, z)))
+        s = rms / np.sqrt(len(tasks))          # √(Σ sd²) / T, the untried tasks at the rms: the same as rms / √T
+        rows.append(dict(claim=claim, task="avg", n_pairs=sum(n.values()), sd=s, assumed=len(sd) < len(tasks), n_seeds=n_seeds,
+                         half_width=z * s / np.sqrt(n_seeds), seeds_needed=_seeds_for(s, target, z)))
+    return pd.DataFrame(rows, columns=POWER_COLUMNS)
+
+def seed_power_markdown(pw: pd.DataFrame, target: float = 1.0) -> str:
+    "The projection as markdown: per claim the tasks' sds (pairs; * assumed), the average's half-width and the seeds it needs."
+    head = "## Seeds: projected interval half-widths\n\n"
+    if pw.empty or pw.sd.isna().all():
+        return head + "No task has two paired seeds yet: nothing to project from.\n"
+    n = int(pw.n_seeds.iloc[0])
+    tasks = [t for t in dict.fromkeys(pw.task) if t != "avg"]
+    _fmt = lambda x, spec: "–" if pd.isna(x) else spec.format(x)
+    f = lambda r: _fmt(r.sd, "{:.1f}") + ("*" if r.assumed and not pd.isna(r.sd) else "") + f" ({r.n_pairs})"
+    rows = []
+    for claim, g in pw.groupby("claim", sort=False):
+        g = g.set_index("task")
+        rows.append([claim] + [f(g.loc[t]) for t in tasks] + [_fmt(g.loc["avg"].half_width, "±{:.2f}"), _fmt(g.loc["avg"].seeds_needed, "{:.0f}")])
+    return (head + f"Std of the paired differences per task (points ×100; pairs so far; * assumed: the root mean square "
+            f"of the measured tasks), the averaged claim's projected 95% half-width with {n} seeds (1.96 · √(Σ sd²) / T / √n) "
+            f"and the seeds that would bring it to ±{target:g}. A projection from the spread so far, not a result.\n\n"
+            + md_table(["claim"] + [t.upper() for t in tasks] + [f"avg ± at {n} seeds", f"seeds for ±{target:g}"], rows) + "\n")
+
 # %% ../nbs/12_report.ipynb #214f2ee1
 TABLE1_TASKS = ("cola", "stsb", "mrpc", "rte", "cb", "copa", "wsc")
 TABLE1_METHODS = ("full", "random_mask", "bitfit", "lora", "adapter", "sam")
@@ -868,6 +918,13 @@ def _budget_section(df: pd.DataFrame, tasks, profile: str, tables: Path) -> list
     atomic_write_text(tables / f"budget_fit_{profile}.csv", fit.to_csv(index=False, float_format="%.4f"))
     return [budget_fit_markdown(fit)]
 
+def _power_section(df: pd.DataFrame, tasks, profile: str, tables: Path, n_seeds: int) -> list[str]:
+    "Will the planned seeds bring the claims' intervals to ±1 point? (`seed_power_<profile>.csv`; the full report only)."
+    pw = seed_power(df, tasks, n_seeds=n_seeds)
+    if pw.empty: return []
+    atomic_write_text(tables / f"seed_power_{profile}.csv", pw.to_csv(index=False, float_format="%.4f"))
+    return [seed_power_markdown(pw)]
+
 def _variant_sections(df: pd.DataFrame, profile: str, tables: Path) -> tuple[list[str], pd.DataFrame, pd.DataFrame]:
     "HiFi ablations, k sweep, SAM's density sweep beside same-seed main runs (tables written): their sections, the two sweeps."
     vseeds, n_var = variant_seeds(df, profile)
@@ -960,7 +1017,7 @@ def build_report(runs_dir: str | Path, out: str | Path = "results", profile: str
     md = _main_section(df, main, main_md, runs_dir, profile, tables)      # run counts, main table, stability
     verdicts = _verdict_sections(df, main, tasks, profile, tables, n_seeds)       # gap, targets, claims, Table 1, one-class
     variant_md, ks, ds = _variant_sections(df, profile, tables)           # ablations, k and density sweeps
-    md += [*verdicts, *_budget_section(df, tasks, profile, tables), *variant_md, *_overlap_section(df, profile, tables), *_cost_section(df)]
+    md += [*verdicts, *_power_section(df, tasks, profile, tables, n_seeds), *_budget_section(df, tasks, profile, tables), *variant_md, *_overlap_section(df, profile, tables), *_cost_section(df)]
     written.append(atomic_write_text(tables / f"main_{profile}.md", "\n".join(md) + "\n"))
     written += _report_figures(df, ks, ds, runs_dir, figures, profile)
     if readme is not None: _splice_results(readme, written, profile, main_md, "\n".join(verdicts) or None, variant_md)
