@@ -217,14 +217,17 @@ def _quality_targets(table: pd.DataFrame, lab, full: str) -> pd.DataFrame:
                          met=None if np.isnan(v) else bool(v <= 0), tasks=",".join(tasks), n_seeds=n))
     return pd.DataFrame(rows, columns=["check", "value", "target", "met", "tasks", "n_seeds"])
 
+def _pending(v: str, n: int, n_seeds: int | None, what: str = "seeds") -> str:
+    "`v`, or `pending (n of N seeds)` while fewer than the planned `n_seeds` are in (`what`: the unit counted)."
+    return v if n_seeds is None or n >= n_seeds else f"pending ({n} of {n_seeds} {what})"
+
 def targets_markdown(q: pd.DataFrame, n_seeds: int | None = None) -> str:
     """The checks as a markdown table (points ×100). These compare point estimates (means over seeds); with
     `n_seeds` (the seeds the profile plans), a check whose cells have fewer seeds says *pending* instead of
     met / missed: an early seed's mean is not a verdict (the paired claims carry the uncertainty)."""
     def verdict(m, k):
         if m is None or (isinstance(m, float) and np.isnan(m)): return "not measurable"
-        if n_seeds is not None and k < n_seeds: return f"pending ({k} of {n_seeds} seeds)"
-        return "**met**" if m else "**missed**"
+        return _pending("**met**" if m else "**missed**", k, n_seeds)
     rows = [[r.check, "–" if np.isnan(r.value) else f"{r.value:+.2f}", r.target, verdict(r.met, r.n_seeds), r.tasks or "–", r.n_seeds]
             for r in q.itertuples()]
     return ("## Quality targets (measured)\n\nPoints ×100, over the tasks both sides share; "
@@ -391,10 +394,6 @@ def _boot_stat(groups: list[tuple[np.ndarray, ...]], stat, n_boot: int, rng) -> 
 
 _mean = lambda d: d.mean(axis=-1)
 _std_diff = lambda x, y: x.std(axis=-1, ddof=1) - y.std(axis=-1, ddof=1)
-
-def _pending(v: str, n: int, n_seeds: int | None, what: str = "seeds") -> str:
-    "`v`, or `pending (n of N seeds)` while fewer than the planned `n_seeds` are in (`what`: the unit counted)."
-    return v if n_seeds is None or n >= n_seeds else f"pending ({n} of {n_seeds} {what})"
 
 def _claim_rows(per_task: dict, stat, claim: str, a: str, b: str, op: str, thr: float, n_boot: int, seed: int, tasks,
                 n_seeds: int | None = None) -> list[dict]:
