@@ -809,7 +809,7 @@ def _grid(a, profile: str) -> int:
         elif a.dry_run: print(f"(learning rates: from the sweep, which runs first: {len(profile_runs(SWEEPS[profile]))} runs)")
     i, n = parse_shard(a.shard)
     if a.dry_run:
-        done, todo_s, by_group = 0, 0.0, {}
+        done, todo_s, by_group, took, took_est = 0, 0.0, {}, 0.0, 0.0
         for s in runs:
             st, diff = record_state(record_path(a.out, folder, s), s)
             if st == "unreadable": st = "broken"                      # will be moved aside and rerun
@@ -818,12 +818,18 @@ def _grid(a, profile: str) -> int:
             est = estimate_seconds(s)
             by_group[s.group] = by_group.get(s.group, 0.0) + est
             if st != "ok": todo_s += est
+            elif (sec := _read_record(record_path(a.out, folder, s)).get("seconds")) and isinstance(sec, (int, float)):
+                took, took_est = took + sec, took_est + est           # the finished run's wall seconds, beside its estimate
             print(f"{s.id:40s} {s.group:14s} {st or 'todo':8s} ~{est / 60:5.1f} min {json.dumps(dict(s.params))}")
         print(f"{len(runs)} runs ({done} done) in profile {profile}" + (f", shard {i}/{n}" if n > 1 else "")
               + (f" (folder {Path(a.out) / folder})" if folder != profile else ""))
         total = sum(by_group.values())
         print(f"estimated cost (one worker; --jobs 2 on this 2-core machine is about 1.7x faster): {total / 3600:.1f} h "
               f"in all ({', '.join(f'{g} {v / 3600:.1f} h' for g, v in by_group.items())}); {todo_s / 3600:.1f} h still to run")
+        if took_est:                       # the cost model against this machine: what the finished runs took
+            r = took / took_est
+            print(f"measured: the finished runs took {took / 3600:.1f} h of run time, {took_est / 3600:.1f} h estimated "
+                  f"(x{r:.2f}); still to run at that rate: {r * todo_s / 3600:.1f} h of run time (two workers: about half that in wall time)")
         if profile in SWEEPS and folder == profile:        # the study's budget: its sweep counts too
             sweep_s = sum(estimate_seconds(s) for s in profile_runs(SWEEPS[profile]))
             extra = sum(v for g, v in by_group.items() if g != "main")

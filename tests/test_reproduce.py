@@ -143,6 +143,22 @@ def test_paper_dry_run(capsys):
     assert "440 runs (0 done) in profile paper, shard 2/4" in capsys.readouterr().out   # 1,760 / 4
 
 
+def test_dry_run_measures_the_cost_model(tmp_path, capsys):
+    "--dry-run sets the finished runs' wall seconds beside their estimates and projects the rest at that ratio."
+    runs = [r for r in R.profile_runs("smoke") if r.task == "rte"]
+    R.main(["reproduce", "--profile", "smoke", "--tasks", "rte", "--dry-run", "--out", str(tmp_path)])
+    assert "measured:" not in capsys.readouterr().out                                     # nothing finished yet
+    for r in runs[:2]:                                                                     # each took 3x its estimate
+        save_record(RunRecord(task=r.task, method=r.method, seed=r.seed, name=r.name, group=r.group, main=0.5,
+                              config=dict(r.params), trainable_pct=1.0, seconds=3 * R.estimate_seconds(r), peak_mem_mb=1),
+                    R.record_path(tmp_path, "smoke", r))
+    assert R.main(["reproduce", "--profile", "smoke", "--tasks", "rte", "--dry-run", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    took, todo = sum(3 * R.estimate_seconds(r) for r in runs[:2]), sum(R.estimate_seconds(r) for r in runs[2:])
+    assert f"{len(runs)} runs (2 done)" in out, out
+    assert (f"measured: the finished runs took {took / 3600:.1f} h of run time, {took / 3 / 3600:.1f} h estimated (x3.00); "
+            f"still to run at that rate: {3 * todo / 3600:.1f} h of run time (two workers") in out, out
+
 def test_report_from_synthetic_records(tmp_path):
     vals = {("rte", "full"): [0.5, 0.7], ("rte", "hifi"): [0.6, 0.6, 0.6], ("cola", "full"): [0.3, 0.4, 0.5]}
     for (t, m), vs in vals.items():
