@@ -890,7 +890,7 @@ def _main_section(df: pd.DataFrame, main: pd.DataFrame, main_md: str, runs_dir, 
 
 def _verdict_sections(df: pd.DataFrame, main: pd.DataFrame, tasks, profile: str, tables: Path,
                       n_seeds: int | None = None) -> list[str]:
-    "Gap to full, quality targets, paired claims, SAM's Table 1 view, one-class runs: a section each, tables written; none without a main table."
+    "Gap to full, quality targets, paired claims and their seed projection, SAM's Table 1 view, one-class runs: a section each, tables written; none without a main table."
     if not len(main): return []
     all_groups = ("main", *VARIANT_GROUPS)                       # collapsed runs are listed wherever they happen
     md = [gap_markdown(main)]
@@ -901,6 +901,7 @@ def _verdict_sections(df: pd.DataFrame, main: pd.DataFrame, tasks, profile: str,
     atomic_write_text(tables / f"claims_{profile}.csv", claims.to_csv(index=False, float_format="%.4f"))
     atomic_write_text(tables / f"claims_{profile}.md", claims_md := claims_markdown(claims))
     md.append(claims_md)
+    if n_seeds: md += _power_section(df, tasks, profile, tables, n_seeds)   # will the planned seeds bring them to ±1?
     if main.method.isin(TABLE1_METHODS).any() and main.task.isin(TABLE1_TASKS).any():   # SAM's Table 1 layout
         t1 = table1_view(main)
         atomic_write_text(tables / f"table1_{profile}.csv", t1.to_csv(index=False, float_format="%.4f"))
@@ -918,7 +919,7 @@ def _budget_section(df: pd.DataFrame, tasks, profile: str, tables: Path) -> list
     return [budget_fit_markdown(fit)]
 
 def _power_section(df: pd.DataFrame, tasks, profile: str, tables: Path, n_seeds: int) -> list[str]:
-    "Will the planned seeds bring the claims' intervals to ±1 point? (`seed_power_<profile>.csv`; the full report only)."
+    "Will the planned seeds bring the claims' intervals to ±1 point? (`seed_power_<profile>.csv`)."
     pw = seed_power(df, tasks, n_seeds=n_seeds)
     if pw.empty: return []
     atomic_write_text(tables / f"seed_power_{profile}.csv", pw.to_csv(index=False, float_format="%.4f"))
@@ -1016,7 +1017,7 @@ def build_report(runs_dir: str | Path, out: str | Path = "results", profile: str
     md = _main_section(df, main, main_md, runs_dir, profile, tables)      # run counts, main table, stability
     verdicts = _verdict_sections(df, main, tasks, profile, tables, n_seeds)       # gap, targets, claims, Table 1, one-class
     variant_md, ks, ds = _variant_sections(df, profile, tables)           # ablations, k and density sweeps
-    md += [*verdicts, *_power_section(df, tasks, profile, tables, n_seeds), *_budget_section(df, tasks, profile, tables), *variant_md, *_overlap_section(df, profile, tables), *_cost_section(df)]
+    md += [*verdicts, *_budget_section(df, tasks, profile, tables), *variant_md, *_overlap_section(df, profile, tables), *_cost_section(df)]
     written.append(atomic_write_text(tables / f"main_{profile}.md", "\n".join(md) + "\n"))
     written += _report_figures(df, ks, ds, runs_dir, figures, profile)
     if readme is not None: _splice_results(readme, written, profile, main_md, "\n".join(verdicts) or None, variant_md)
