@@ -64,7 +64,7 @@ case "$cmd" in
   status)
     [ -d "$WT" ] || { echo "study_bg: no worktree at $WT"; exit 0; }
     alive=$(_alive | tr '\n' ' '); echo "processes: ${alive:-none}; kernels: $(_kernels | wc -l)"
-    ( cd "$WT" && PYTHONPATH="$WT" "$ROOT/.venv/bin/hifi-nb" reproduce --profile "${1:-cpu}" --dry-run 2>/dev/null | tail -3 )
+    ( cd "$WT" && PYTHONPATH="$WT" "$ROOT/.venv/bin/hifi-nb" reproduce --profile "${1:-cpu}" --dry-run 2>/dev/null | grep -E '^[0-9]+ runs |^estimated |^measured: |^with the ' )
     ;;
   stop)
     for p in $(_pids); do kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null || true; done
