@@ -30,8 +30,8 @@ __all__ = ['TABLE_COLUMNS', 'SKIP_DIRS', 'SPARSE_METHODS', 'FIT_COLUMNS', 'CLAIM
            'budget_fit', 'budget_fit_markdown', 'verdict', 'paired_diffs', 'claims_table', 'claims_markdown',
            'seed_power', 'seed_power_markdown', 'table1_view', 'table1_markdown', 'jaccard', 'head_overlap',
            'task_overlap', 'overlap_markdown', 'plot_heads', 'plot_run', 'fig_heads', 'fig_convergence', 'fig_sweep',
-           'fig_seed_spread', 'fig_lr_sweep', 'fig_val_curves', 'readme_notebook', 'splice_notebook', 'splice_readme',
-           'variant_seeds', 'build_report', 'check_records']
+           'fig_seed_spread', 'fig_lr_sweep', 'fig_val_curves', 'grid_progress', 'readme_notebook', 'splice_notebook',
+           'splice_readme', 'variant_seeds', 'build_report', 'check_records']
 
 # %% ../nbs/12_report.ipynb #fbf072c5
 SKIP_DIRS = ("tmp", "stale", "broken", "locks")      # half-written, superseded, unreadable records; claims
@@ -769,6 +769,28 @@ def fig_val_curves(df: pd.DataFrame, path: Path, methods=MAIN_METHODS):
                  else f"Validation curves (mean over {seeds.min()} seed{'s' * (seeds.min() > 1)} per line)"); fig.tight_layout()
     fig.savefig(path, dpi=120); plt.close(fig); return path
 
+# %% ../nbs/12_report.ipynb #9a1d0e02
+def grid_progress(df: pd.DataFrame, runs, main_group: str = "main") -> str:
+    """One markdown paragraph: of the planned `runs` (`RunSpec`s), how many have a finished record in `df`, per
+    seed of the `main_group` runs and per other group, and how many planned runs have failed records."""
+    if not len(runs): return ""
+    key = lambda t, n, s: f"{t}__{n}__{int(s)}"
+    rec = df[df.seed.notna()]
+    ok = {key(r.task, r.name, r.seed) for r in rec[rec.status == "ok"].itertuples()}
+    failed = {key(r.task, r.name, r.seed) for r in rec[rec.status != "ok"].itertuples()} - ok
+    grp = lambda g: "main" if g == main_group else g
+    planned, done = {}, {}
+    for r in runs:
+        k = ("seed", r.seed) if grp(r.group) == "main" else ("group", r.group)
+        planned[k] = planned.get(k, 0) + 1
+        done[k] = done.get(k, 0) + (r.id in ok)
+    n_ok, n_fail = sum(done.values()), sum(r.id in failed for r in runs)
+    seeds = [f"seed {s} {done[('seed', s)]}/{planned[('seed', s)]}" + (" ✓" if done[("seed", s)] == planned[("seed", s)] else "")
+             for (kind, s) in planned if kind == "seed"]
+    groups = [f"{g.replace('_', ' ')} {done[('group', g)]}/{planned[('group', g)]}" for (kind, g) in planned if kind == "group"]
+    return (f"**Grid progress**: {n_ok} of {len(runs)} planned runs finished" + (f", {n_fail} failed" if n_fail else "")
+            + ". Main table by seed: " + ", ".join(seeds) + (". Variants: " + ", ".join(groups) if groups else "") + ".\n")
+
 # %% ../nbs/12_report.ipynb #7767caa9
 def _splice(text: str, block: str, tag: str, where) -> str:
     start, end = f"<!-- {tag}:start -->", f"<!-- {tag}:end -->"
@@ -872,6 +894,12 @@ def _report_scope(df: pd.DataFrame, profile: str, tasks, n_seeds: int | None) ->
     if n_seeds is None:
         n_seeds = max(1, df[df.group == "main"].seed.nunique()) if len(df) else 1
     return tasks, n_seeds
+
+def _progress(df: pd.DataFrame, profile: str) -> str:
+    "`grid_progress` against the profile's plan and a blank line, or nothing for a profile this package does not define."
+    from hifi_nb.profiles import PROFILES, profile_runs
+    line = grid_progress(df, profile_runs(profile), MAIN_GROUP.get(profile, "main")) if profile in PROFILES else ""
+    return line + "\n" if line else ""
 
 def _main_section(df: pd.DataFrame, main: pd.DataFrame, main_md: str, runs_dir, profile: str, tables: Path) -> list[str]:
     "The report's head: the run counts, the main table and the stability ranks (`stability_<profile>.csv`)."
@@ -1013,7 +1041,7 @@ def build_report(runs_dir: str | Path, out: str | Path = "results", profile: str
     tasks, n_seeds = _report_scope(df, profile, tasks, n_seeds)
     main = main_table(df, tasks)
     written = [atomic_write_text(tables / f"main_{profile}.csv", main.to_csv(index=False, float_format="%.4f"))]
-    main_md = main_markdown(main, n_seeds, tasks, f"Main table ({profile})")
+    main_md = _progress(df, profile) + main_markdown(main, n_seeds, tasks, f"Main table ({profile})")
     md = _main_section(df, main, main_md, runs_dir, profile, tables)      # run counts, main table, stability
     verdicts = _verdict_sections(df, main, tasks, profile, tables, n_seeds)       # gap, targets, claims, Table 1, one-class
     variant_md, ks, ds = _variant_sections(df, profile, tables)           # ablations, k and density sweeps
