@@ -15,7 +15,7 @@ from torch import nn
 # %% auto #0
 __all__ = ['MINILM', 'ARCHITECTURES', 'FFN_OUTPUT', 'minilm_path', 'resolve_model_name', 'UnsupportedArchitecture',
            'LayerAttention', 'AttentionLayout', 'base_model', 'attention_layout', 'is_task_head', 'is_pooler',
-           'has_pooler', 'backbone_parameters', 'tiny_config', 'load_model']
+           'has_pooler', 'backbone_parameters', 'output_layer', 'tiny_config', 'load_model']
 
 # %% ../nbs/02_models.ipynb #56544604
 MINILM = "minilm-l6"
@@ -160,6 +160,15 @@ def backbone_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
     """`{name: parameter}` of the backbone: every parameter of `model` except the task head and pooler
     (`is_task_head`). What HiFi's slices and SAM's masks are chosen from."""
     return {n: p for n, p in model.named_parameters() if not is_task_head(n, model)}
+
+def output_layer(model: nn.Module) -> nn.Linear:
+    """The task head's last `nn.Linear`, the one that produces the logits (a regression head's one value):
+    `classifier` for BERT and DistilBERT, `classifier.out_proj` for RoBERTa and ELECTRA."""
+    lin = [m for n, m in model.named_modules()
+           if n and isinstance(m, nn.Linear) and is_task_head(f"{n}.weight", model) and not is_pooler(f"{n}.weight", model)]
+    if not lin: raise ValueError(f"{type(model).__name__} has no linear task head outside the encoder")
+    return lin[-1]
+
 
 # %% ../nbs/02_models.ipynb #236c3f17
 from transformers import (AutoConfig, AutoModelForMultipleChoice, AutoModelForSequenceClassification,

@@ -490,10 +490,13 @@ def seed_power(df: pd.DataFrame, tasks=None, claims=CLAIMS, n_seeds: int = 5, ta
     differences so far: one row per claim and task (`sd` from ≥ 2 pairs, else the root mean square of the
     measured tasks' sds with `assumed` set) and one `avg` row (`sd` = √(Σ sd²) / T, the spread of the mean over
     the `T` tasks); `half_width = z · sd / √n_seeds`; `seeds_needed` = fewest seeds for `half_width ≤ target`.
-    Columns `POWER_COLUMNS`; sds NaN while no task has two pairs."""
+    Grid labels `method@model` are paired within each model, as in `claims_table`. Columns `POWER_COLUMNS`;
+    sds NaN while no task has two pairs."""
     tasks = list(tasks) if tasks is not None else list(dict.fromkeys(df[df.group == group].task))
+    models = sorted({n.partition("@")[2] for n in _scores(df, group).index.get_level_values("name")}) or [""]
+    pairs = [(f"{a}@{m}", f"{b}@{m}", op, thr) if m else (a, b, op, thr) for m in models for a, b, op, thr in claims]
     rows = []
-    for a, b, op, thr in claims:
+    for a, b, op, thr in pairs:
         p = paired_diffs(df, a, b, group)
         n = {t: int((p.task == t).sum()) for t in tasks}
         sd = {t: float(p.loc[p.task == t, "diff"].std(ddof=1)) for t in tasks if n[t] >= 2}

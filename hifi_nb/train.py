@@ -26,15 +26,15 @@ from transformers.utils import logging as hf_logging
 
 from .data import collator_for, data_source, get_task, load_task, make_batches, tokenize_task
 from .metrics import compute_metrics
-from .models import load_model, tiny_config
+from .models import load_model, output_layer, tiny_config
 from . import tuning
 from .tuning import METHODS, MethodConfig, make_config, method_config, prepare
 
 # %% auto #0
 __all__ = ['RECORD_KEYS', 'DEFAULT_LR', 'TINY_MODELS', 'RUN_OPTIONS', 'METHOD_CONFIG', 'TRAINER_DEFAULTS', 'PROTOCOLS',
-           'RunRecord', 'atomic_write_text', 'save_record', 'load_record', 'default_lr', 'build_model', 'mask_digest',
-           'BestTrainable', 'versions', 'peak_memory_mb', 'length_grouped_order', 'LengthGroupedOrder', 'make_trainer',
-           'run', 'failed_record']
+           'HEAD_BIAS', 'RunRecord', 'atomic_write_text', 'save_record', 'load_record', 'default_lr', 'build_model',
+           'mask_digest', 'BestTrainable', 'versions', 'peak_memory_mb', 'length_grouped_order', 'LengthGroupedOrder',
+           'make_trainer', 'run', 'init_head_bias', 'failed_record']
 
 # %% ../nbs/09_train.ipynb #1d0b204c
 @dataclass
@@ -395,7 +395,7 @@ def run(task: str, method: str, seed: int = 0, model: str = "minilm-l6", protoco
         n_score_examples: int = 256, score_batch_size: int = 16, info: str = "nuclear", correlation: str = "pooled",
         damping: float = 0.85, selection_seed: int | None = None, sam_batches: int = 600, sam_batch_size: int = 16,
         sam_score: str = "grad_sq", sam_scope: str = "per_tensor", adapter_size: int = 16, train_pooler: bool = False,
-        data_seed: int = 0, data_dir: str | None = None,
+        head_bias: str = "zero", data_seed: int = 0, data_dir: str | None = None,
         eval_test: bool = True, output_dir: str | None = None, save_delta: bool = False,
         name: str | None = None, group: str = "main", quiet: bool = True, progress: bool = False,
         **trainer_kwargs) -> RunRecord:
@@ -407,7 +407,8 @@ def run(task: str, method: str, seed: int = 0, model: str = "minilm-l6", protoco
     `n_score_examples` training examples and SAM sums gradients over its own `sam_batches × sam_batch_size`
     training examples (cycling through the split if it is smaller); both are drawn with the run's `seed`
     unless `selection_seed` fixes the sample. The pre-trained pooler trains only with `train_pooler=True`
-    (or for `full`). `max_train_samples` subsamples training data, `max_eval_samples` the validation
+    (or for `full`). `head_bias="target_mean"` starts a regression head's output bias at the training
+    split's mean target (`init_head_bias`). `max_train_samples` subsamples training data, `max_eval_samples` the validation
     split (model selection only; the reported split is never subsampled). `eval_test=False` skips the
     reported split (learning-rate sweeps). Extra keyword arguments go to `TrainingArguments`.
 
@@ -428,6 +429,7 @@ def run(task: str, method: str, seed: int = 0, model: str = "minilm-l6", protoco
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"{what} must be a positive integer, got {v!r}")
     if save_delta and not output_dir: raise ValueError("save_delta=True needs output_dir= (where the delta is written)")
+    _check_head_bias(head_bias, t)
     lr = default_lr(method) if lr is None else float(lr)
     sel_seed = seed if selection_seed is None else int(selection_seed)
     config = dict(task=t.name, method=method, seed=seed, model=model, protocol=protocol, k=k, selection=selection,
@@ -436,7 +438,7 @@ def run(task: str, method: str, seed: int = 0, model: str = "minilm-l6", protoco
                   weight_decay=weight_decay, n_score_examples=n_score_examples, score_batch_size=score_batch_size,
                   info=info, correlation=correlation, damping=damping, selection_seed=selection_seed,
                   sam_batches=sam_batches, sam_batch_size=sam_batch_size, sam_score=sam_score, sam_scope=sam_scope,
-                  adapter_size=adapter_size, train_pooler=train_pooler, data_seed=data_seed, eval_test=eval_test,
+                  adapter_size=adapter_size, train_pooler=train_pooler, head_bias=head_bias, data_seed=data_seed, eval_test=eval_test,
                   **trainer_kwargs)
     rec = RunRecord(task=t.name, method=method, seed=seed, name=name or method, group=group, config=config,
                     versions=versions(), created=time.strftime("%Y-%m-%dT%H:%M:%S"))
@@ -451,6 +453,7 @@ def run(task: str, method: str, seed: int = 0, model: str = "minilm-l6", protoco
         if max_eval_samples is not None and len(dd["validation"]) > max_eval_samples:
             dd["validation"] = dd["validation"].shuffle(seed=data_seed).select(range(max_eval_samples))
         net, tok = build_model(model, t.name, seed=seed)
+        if head_bias == "target_mean": rec.extra["head_bias"] = init_head_bias(net, dd["train"])
         times["load"] = time.perf_counter() - t0
 
         # what to tune: computed from training batches only, on the accelerator if there is one
@@ -493,6 +496,25 @@ def run(task: str, method: str, seed: int = 0, model: str = "minilm-l6", protoco
         rec.seconds = time.perf_counter() - t0
         rec.peak_mem_mb, rec.extra["peak_mem_kind"] = peak_memory_mb()
     return rec
+
+HEAD_BIAS = ("zero", "target_mean")
+
+def _check_head_bias(head_bias: str, task) -> None:
+    if head_bias not in HEAD_BIAS: raise ValueError(f"head_bias must be one of {HEAD_BIAS}, got {head_bias!r}")
+    if head_bias == "target_mean" and not task.is_regression:
+        raise ValueError(f"head_bias='target_mean' starts a regression head at the targets' mean; {task.name} is a "
+                         f"{task.kind} task")
+
+def init_head_bias(model, train) -> float:
+    """Set the bias of `model`'s one-output regression head (`output_layer`) to the mean `label` of the
+    training split `train` (a `datasets.Dataset` or a list of examples); return that mean. The head then starts
+    by predicting the targets' mean, as a classifier with a zero bias starts at uniform class probabilities."""
+    head = output_layer(model)
+    if head.out_features != 1: raise ValueError(f"a regression head has one output, this one has {head.out_features}")
+    labels = train["label"] if hasattr(train, "column_names") else [x["label"] for x in train]
+    mean = float(np.mean(np.asarray(labels, dtype=np.float64)))
+    with torch.no_grad(): head.bias.fill_(mean)
+    return mean
 
 def _n_tokens(ids) -> int:
     "Tokens of one tokenised example: a list of ids, or one list per choice (multiple choice)."

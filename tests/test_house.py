@@ -1,5 +1,5 @@
 """The house has no cycles: each module imports (at top level or inside a function) only modules exported
-from lower-numbered notebooks, and every numbered notebook has its own number."""
+from lower-numbered notebooks, every numbered notebook has its own number, and the documentation's relative links name files that exist."""
 import ast
 import re
 from pathlib import Path
@@ -59,3 +59,21 @@ def test_notebook_numbers_are_unique():
     for p in (ROOT / "nbs").glob("[0-9]*.ipynb"):
         nums.setdefault(_number(p.stem), []).append(p.name)
     assert all(len(v) == 1 for v in nums.values()), {k: v for k, v in nums.items() if len(v) > 1}
+
+def _broken_links(md: Path) -> list[str]:
+    "Relative markdown links `](target)` in `md` whose file is missing (web addresses and anchors are not checked)."
+    out = []
+    for m in re.finditer(r"\]\(([^)\s]+)\)", md.read_text()):
+        target = m.group(1).split("#")[0]
+        if target and not re.match(r"[a-z][a-z0-9+.-]*:", target) and not (md.parent / target).exists():
+            out.append(target)
+    return out
+
+def test_markdown_links_resolve(tmp_path):
+    "Every relative link in the README, the changelog and the results' notes names a file of the checkout."
+    (tmp_path / "a.md").write_text("[ok](b.md) [web](https://x.org/y) [anchor](#z) [gone](results/none.md)\n")
+    (tmp_path / "b.md").write_text("")
+    assert _broken_links(tmp_path / "a.md") == ["results/none.md"]          # the checker itself
+    docs = [ROOT / "README.md", ROOT / "CHANGELOG.md", *sorted((ROOT / "results").rglob("*.md"))]
+    broken = {str(d.relative_to(ROOT)): b for d in docs if (b := _broken_links(d))}
+    assert not broken, broken
