@@ -28,10 +28,11 @@ _kernels() {  # notebook kernels of the grid's runs (papermill starts them in se
   for p in $(pgrep -f ipykernel_launcher || true); do
     tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -qx "PYTHONPATH=$WT" && echo "$p"; done; true; }
 _alive() { for p in $(_pids); do kill -0 "$p" 2>/dev/null && echo "$p"; done; true; }
-_commit() {   # the records only (JSON / markdown), never code; nothing to commit is fine
+_commit() {   # the records only (JSON / markdown), never code; nothing to commit is fine. Records the grid moved
+  # aside (stale/, broken/) are committed as moved: `add -u` stages the removal of the tracked originals
   ( cd "$WT" && for p in $RECORDS; do
       [ -d "$p" ] && find "$p" \( -name '*.json' -o -name '*.md' \) -not -path '*/tmp/*' -not -path '*/locks/*' -print0 \
-        | xargs -0 -r git add -- ; done
+        | xargs -0 -r git add -- ; [ -d "$p" ] && git add -u -- "$p"; done
     git diff --cached --quiet || git commit -q -m "Study records: $(git diff --cached --name-only | wc -l) files (tools/study_bg.sh)" )
 }
 
