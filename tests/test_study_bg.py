@@ -1,4 +1,5 @@
 """tools/study_bg.sh's commit step: new records are committed, records the grid moved aside are committed as moved."""
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -22,7 +23,7 @@ def test_commit_records_moved_aside(tmp_path):
     (runs / "a__full__0.json").rename(runs / "stale" / "a__full__0.20261128T120000.json")   # retired by the grid
     (runs / "c__full__0.json").write_text("{}")                                              # a new record
     (runs / "c__full__0.ipynb").write_text("{}")                                             # never a notebook
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "STUDY_WORKTREE": str(repo)}
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "STUDY_WORKTREE": str(repo)}
     subprocess.run(["bash", str(repo / "tools" / "study_bg.sh"), "_commit"], check=True, env=env, cwd=repo)
     tracked = set(_git(repo, "ls-files", "results").split())
     assert tracked == {"results/runs/cpu/b__full__0.json", "results/runs/cpu/c__full__0.json",
