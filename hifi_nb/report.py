@@ -27,11 +27,11 @@ __all__ = ['TABLE_COLUMNS', 'SKIP_DIRS', 'SPARSE_METHODS', 'FIT_COLUMNS', 'CLAIM
            'MAIN_GROUP', 'ReportError', 'record_files', 'val_curve', 'load_records', 'main_table', 'expected_cells',
            'pm', 'md_table', 'main_markdown', 'stability_table', 'variant_table', 'sweep_table', 'long_markdown',
            'quality_targets', 'targets_markdown', 'one_class_runs', 'one_class_markdown', 'gap_table', 'gap_markdown',
-           'budget_fit', 'budget_fit_markdown', 'verdict', 'paired_diffs', 'claims_table', 'claims_markdown',
-           'seed_power', 'seed_power_markdown', 'table1_view', 'table1_markdown', 'jaccard', 'head_overlap',
-           'task_overlap', 'overlap_markdown', 'plot_heads', 'plot_run', 'fig_heads', 'fig_convergence', 'fig_sweep',
-           'fig_seed_spread', 'fig_lr_sweep', 'fig_val_curves', 'grid_progress', 'readme_notebook', 'splice_notebook',
-           'splice_readme', 'variant_seeds', 'build_report', 'check_records']
+           'budget_fit', 'budget_fit_markdown', 'verdict', 'paired_diffs', 'one_class_tasks', 'claims_table',
+           'claims_markdown', 'seed_power', 'seed_power_markdown', 'table1_view', 'table1_markdown', 'jaccard',
+           'head_overlap', 'task_overlap', 'overlap_markdown', 'plot_heads', 'plot_run', 'fig_heads', 'fig_convergence',
+           'fig_sweep', 'fig_seed_spread', 'fig_lr_sweep', 'fig_val_curves', 'grid_progress', 'readme_notebook',
+           'splice_notebook', 'splice_readme', 'variant_seeds', 'build_report', 'check_records']
 
 # %% ../nbs/12_report.ipynb #fbf072c5
 SKIP_DIRS = ("tmp", "stale", "broken", "locks")      # half-written, superseded, unreadable records; claims
@@ -355,7 +355,7 @@ CLAIMS = (                                  # (method, reference, op, threshold)
     ("sam", "random_mask", ">", 0.0),
 )
 CLAIM_COLUMNS = ["claim", "task", "mean_diff", "ci_low", "ci_high", "n_pairs", "n_tasks", "verdict", "method", "reference", "target",
-                 "interval_verdict"]
+                 "interval_verdict", "excluded"]
 _OPS = {">": "> ", ">=": ">= ", "<": "< "}
 
 def verdict(ci_low: float, ci_high: float, op: str, thr: float) -> str:
@@ -395,37 +395,55 @@ def _boot_stat(groups: list[tuple[np.ndarray, ...]], stat, n_boot: int, rng) -> 
 _mean = lambda d: d.mean(axis=-1)
 _std_diff = lambda x, y: x.std(axis=-1, ddof=1) - y.std(axis=-1, ddof=1)
 
-def _claim_rows(per_task: dict, stat, claim: str, a: str, b: str, op: str, thr: float, n_boot: int, seed: int, tasks,
-                n_seeds: int | None = None) -> list[dict]:
-    rows, usable = [], []
-    base = dict(claim=claim, method=a, reference=b, target=f"{_OPS[op]}{thr:g}")
-    for i, task in enumerate(tasks):
-        g = per_task.get(task)
-        n = 0 if g is None else len(g[0])
-        if n >= 2:
-            usable.append(g)
-            point, reps = _boot_stat([g], stat, n_boot, np.random.default_rng([seed, i]))
-            lo, hi = np.percentile(reps, [2.5, 97.5])
-        else: point, lo, hi = (float(stat(*g)) if n == 1 and stat is _mean else np.nan), np.nan, np.nan
-        v = verdict(lo, hi, op, thr)
-        rows.append(dict(base, task=task, mean_diff=point, ci_low=lo, ci_high=hi, n_pairs=n, n_tasks=int(n > 0),
-                         verdict=_pending(v, n, n_seeds), interval_verdict=v))
+def one_class_tasks(df: pd.DataFrame, threshold: float = 0.99, group: str = "main") -> list[str]:
+    """Classification tasks of `group` on which every finished run answered one class (`one_class_runs`; a
+    record without the share counts as not collapsed) and which at least two grid labels ran: no method learned
+    them, so each paired difference there is 0 by construction."""
+    ok = _ok(df, (group,))
+    if not len(ok) or "top_class_share" not in ok: return []
+    oc = one_class_runs(df, threshold, (group,)).groupby("task").size()
+    n, names = ok.groupby("task").size(), ok.groupby("task").name.nunique()
+    return [t for t in dict.fromkeys(ok.task) if oc.get(t, 0) == n[t] and names[t] >= 2]
+
+def _avg_row(per_task: dict, stat, tasks, base: dict, op: str, thr: float, n_boot: int, rng_seed, n_seeds, label: str) -> dict:
+    "The average over `tasks` (those with two or more pairs) as a claims row labelled `label`."
+    usable = [per_task[t] for t in tasks if t in per_task and len(per_task[t][0]) >= 2]
     if usable:
-        point, reps = _boot_stat(usable, stat, n_boot, np.random.default_rng([seed, len(tasks)]))
+        point, reps = _boot_stat(usable, stat, n_boot, np.random.default_rng(rng_seed))
         lo, hi = np.percentile(reps, [2.5, 97.5])
     else: point, lo, hi = np.nan, np.nan, np.nan
     # the average runs over the tasks with two or more pairs only: `n_tasks` says how many (a partial grid's
     # average may cover fewer tasks than the table)
     v = verdict(lo, hi, op, thr)           # with planned seeds: decided once every task has them all
     done = len(tasks) if n_seeds is None else sum(len(per_task.get(t, ((),))[0]) >= n_seeds for t in tasks)
-    rows.append(dict(base, task="avg", mean_diff=point, ci_low=lo, ci_high=hi, n_pairs=sum(len(g[0]) for g in usable), n_tasks=len(usable),
-                     verdict=v if done == len(tasks) else f"pending ({done} of {len(tasks)} tasks with {n_seeds} seeds)",
-                     interval_verdict=v))
+    return dict(base, task=label, mean_diff=point, ci_low=lo, ci_high=hi, n_pairs=sum(len(g[0]) for g in usable), n_tasks=len(usable),
+                verdict=v if done == len(tasks) else f"pending ({done} of {len(tasks)} tasks with {n_seeds} seeds)",
+                interval_verdict=v)
+
+def _claim_rows(per_task: dict, stat, claim: str, a: str, b: str, op: str, thr: float, n_boot: int, seed: int, tasks,
+                n_seeds: int | None = None, drop=()) -> list[dict]:
+    rows = []
+    base = dict(claim=claim, method=a, reference=b, target=f"{_OPS[op]}{thr:g}", excluded="")
+    for i, task in enumerate(tasks):
+        g = per_task.get(task)
+        n = 0 if g is None else len(g[0])
+        if n >= 2:
+            point, reps = _boot_stat([g], stat, n_boot, np.random.default_rng([seed, i]))
+            lo, hi = np.percentile(reps, [2.5, 97.5])
+        else: point, lo, hi = (float(stat(*g)) if n == 1 and stat is _mean else np.nan), np.nan, np.nan
+        v = verdict(lo, hi, op, thr)
+        rows.append(dict(base, task=task, mean_diff=point, ci_low=lo, ci_high=hi, n_pairs=n, n_tasks=int(n > 0),
+                         verdict=_pending(v, n, n_seeds), interval_verdict=v))
+    rows.append(_avg_row(per_task, stat, tasks, base, op, thr, n_boot, [seed, len(tasks)], n_seeds, "avg"))
+    if left := [t for t in tasks if t in drop]:      # the same average without the tasks no method learned
+        rows.append(_avg_row(per_task, stat, [t for t in tasks if t not in drop], dict(base, excluded=",".join(left)),
+                             op, thr, n_boot, [seed, len(tasks) + 1], n_seeds, "avg_learned"))
     return rows
 
 def claims_table(df: pd.DataFrame, tasks=None, claims=CLAIMS, stability=SPARSE_METHODS, ref: str = "full",
                  n_boot: int = 10_000, seed: int = 0, group: str = "main", n_seeds: int | None = None) -> pd.DataFrame:
-    """Every claim per task and averaged over tasks (`task="avg"`): columns `CLAIM_COLUMNS`. The score claims
+    """Every claim per task and averaged over tasks (`task="avg"`; and `task="avg_learned"`, the same without
+    the `one_class_tasks` of the claim's model, when it has any): columns `CLAIM_COLUMNS`. The score claims
     are `method − reference op threshold` on paired runs (`paired_diffs`); the stability claims
     `std(m) − std(ref) < 0` for each method in `stability` on the seeds both finished. 95% percentile
     bootstrap over seeds within each task (`n_boot` resamples, generator seeded with `seed`). Grid labels
@@ -439,15 +457,16 @@ def claims_table(df: pd.DataFrame, tasks=None, claims=CLAIMS, stability=SPARSE_M
     rows = []
     for model in models:
         lab = lambda m: f"{m}@{model}" if model else m
+        dead = one_class_tasks(df[df.name.astype(str).str.partition("@")[2] == model], group=group)
         for a, b, op, thr in claims:
             p = paired_diffs(df, lab(a), lab(b), group)
             per = {t: (g["diff"].to_numpy(float),) for t, g in p.groupby("task")}
-            rows += _claim_rows(per, _mean, f"{lab(a)} - {lab(b)} {_OPS[op]}{thr:g}", lab(a), lab(b), op, thr, n_boot, seed, tasks, n_seeds)
+            rows += _claim_rows(per, _mean, f"{lab(a)} - {lab(b)} {_OPS[op]}{thr:g}", lab(a), lab(b), op, thr, n_boot, seed, tasks, n_seeds, dead)
         for m in stability:
             p = paired_diffs(df, lab(m), lab(ref), group)
             per = {t: (g["a"].to_numpy(float), g["b"].to_numpy(float)) for t, g in p.groupby("task")}
             rows += _claim_rows(per, _std_diff, f"std({lab(m)}) - std({lab(ref)}) < 0", lab(m), lab(ref), "<", 0.0,
-                                n_boot, seed, tasks, n_seeds)
+                                n_boot, seed, tasks, n_seeds, dead)
     out = pd.DataFrame(rows, columns=CLAIM_COLUMNS)
     out[["n_pairs", "n_tasks"]] = out[["n_pairs", "n_tasks"]].astype(int)
     return out
@@ -458,11 +477,16 @@ def claims_markdown(c: pd.DataFrame) -> str:
     if c.empty: return "## Claims (paired, 95% bootstrap CI)\n\nNo claims measurable yet.\n"
     f = lambda x: "–" if pd.isna(x) else f"{x:+.2f}"
     ci = lambda r: "–" if pd.isna(r.ci_low) else f"[{r.ci_low:+.2f}, {r.ci_high:+.2f}]"
-    avg = c[c.task == "avg"]
-    tasks = [t for t in dict.fromkeys(c.task) if t != "avg"]
-    top = md_table(["claim", "mean diff", "95% CI", "pairs", "tasks", "verdict"],
-                   [[r.claim, f(r.mean_diff), ci(r), r.n_pairs, f"{r.n_tasks} of {len(tasks)}", f"**{r.verdict}**"]
-                    for r in avg.itertuples()])
+    tasks = [t for t in dict.fromkeys(c.task) if t not in ("avg", "avg_learned")]
+    summary = lambda rows: md_table(["claim", "mean diff", "95% CI", "pairs", "tasks", "verdict"],
+                                    [[r.claim, f(r.mean_diff), ci(r), r.n_pairs, f"{r.n_tasks} of {len(tasks)}", f"**{r.verdict}**"]
+                                     for r in rows.itertuples()])
+    top, learned = summary(c[c.task == "avg"]), c[c.task == "avg_learned"]
+    if len(learned):
+        left = ", ".join(sorted({t.upper() for x in learned.excluded for t in x.split(",")}))
+        top += (f"\n\nWithout the tasks no method learned ({left}: every run answered one class, so every difference "
+                "there is 0): the same averages over the other tasks, a check that a verdict does not rest on them "
+                "(`avg_learned` in the CSV).\n\n" + summary(learned))
     mark = lambda v: {"supported": "✓", "contradicted": "✗", "unresolved": "?"}.get(v, "…")     # …: pending
     cells = {(r.claim, r.task): r for r in c.itertuples()}
     body = [[k] + [("–" if cells[(k, t)].n_pairs == 0 else f"{f(cells[(k, t)].mean_diff)} {ci(cells[(k, t)])} "

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from hifi_nb.report import (CLAIM_COLUMNS, SAM_TABLE1, TABLE1_METHODS, TABLE1_TASKS, build_report, claims_markdown,
-                            claims_table, load_records, main_table, one_class_runs, paired_diffs, table1_markdown,
+                            claims_table, load_records, main_table, one_class_runs, one_class_tasks, paired_diffs, table1_markdown,
                             table1_view, verdict)
 from hifi_nb.train import RunRecord, save_record
 
@@ -123,6 +123,27 @@ def test_stability_claims():
     r = row(c, "std(hifi) - std(full) < 0")
     assert r.verdict == "unresolved" and r.ci_low == 0 and r.ci_high == 0
     assert row(c, "std(sam) - std(full) < 0").verdict == "unresolved"          # no sam runs
+
+
+def test_task_no_method_learned_is_left_out_of_the_check_average():
+    # hifi 0.8 points below random heads and sam 1.5 below full on the three tasks, no noise; on WSC every run of
+    # every method answers the majority class: the main average (the papers' own, over all tasks) is pulled
+    # towards 0 by a quarter, `avg_learned` over the three is not
+    sc = shifted({"full": 0.0, "hifi": -0.008, "random_heads": 0.0, "sam": -0.015}, noise=False)
+    for m in ("full", "hifi", "random_heads", "sam"): sc[(m, "wsc")] = [0.63] * 5
+    df = frame(sc)
+    df["top_class_share"] = np.where(df.task == "wsc", 1.0, 0.55)
+    assert one_class_tasks(df) == ["wsc"]
+    c = claims_table(df, n_boot=500)
+    for claim, diff in (("hifi - random_heads > 0", -0.8), ("sam - full >= -1", -1.5)):
+        a, al = row(c, claim), row(c, claim, "avg_learned")
+        assert a.mean_diff == pytest.approx(diff * 3 / 4) and a.n_tasks == 4 and a.excluded == ""
+        assert al.mean_diff == pytest.approx(diff) and al.n_tasks == 3 and al.excluded == "wsc" and al.n_pairs == 15
+    assert row(c, "sam - full >= -1").verdict == "contradicted" and row(c, "sam - full >= -1", "avg_learned").verdict == "contradicted"
+    assert row(c, "std(sam) - std(full) < 0", "avg_learned").n_tasks == 3
+    assert "Without the tasks no method learned (WSC" in claims_markdown(c)
+    df.loc[(df.task == "wsc") & (df.name == "hifi") & (df.seed == 2), "top_class_share"] = 0.7    # one run learned
+    assert one_class_tasks(df) == [] and "avg_learned" not in set(claims_table(df, n_boot=200).task)
 
 
 def test_one_pair_per_task_has_no_interval():
