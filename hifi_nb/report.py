@@ -27,11 +27,12 @@ __all__ = ['TABLE_COLUMNS', 'SKIP_DIRS', 'SPARSE_METHODS', 'FIT_COLUMNS', 'CLAIM
            'MAIN_GROUP', 'ReportError', 'record_files', 'val_curve', 'load_records', 'main_table', 'expected_cells',
            'pm', 'md_table', 'main_markdown', 'stability_table', 'variant_table', 'sweep_table', 'long_markdown',
            'quality_targets', 'targets_markdown', 'one_class_runs', 'one_class_markdown', 'gap_table', 'gap_markdown',
-           'budget_fit', 'budget_fit_markdown', 'verdict', 'paired_diffs', 'one_class_tasks', 'claims_table',
-           'claims_markdown', 'seed_power', 'seed_power_markdown', 'table1_view', 'table1_markdown', 'jaccard',
-           'head_overlap', 'task_overlap', 'overlap_markdown', 'plot_heads', 'plot_run', 'fig_heads', 'fig_convergence',
-           'fig_sweep', 'fig_seed_spread', 'fig_lr_sweep', 'fig_val_curves', 'grid_progress', 'readme_notebook',
-           'splice_notebook', 'splice_readme', 'variant_seeds', 'build_report', 'check_records']
+           'budget_fit', 'budget_fit_markdown', 'verdict', 'paired_diffs', 't_interval', 'interval_coverage',
+           'one_class_tasks', 'claims_table', 'claims_markdown', 'seed_power', 'seed_power_markdown', 'table1_view',
+           'table1_markdown', 'jaccard', 'head_overlap', 'task_overlap', 'overlap_markdown', 'plot_heads', 'plot_run',
+           'fig_heads', 'fig_convergence', 'fig_sweep', 'fig_seed_spread', 'fig_lr_sweep', 'fig_val_curves',
+           'grid_progress', 'readme_notebook', 'splice_notebook', 'splice_readme', 'variant_seeds', 'build_report',
+           'check_records']
 
 # %% ../nbs/12_report.ipynb #fbf072c5
 SKIP_DIRS = ("tmp", "stale", "broken", "locks")      # half-written, superseded, unreadable records; claims
@@ -355,7 +356,7 @@ CLAIMS = (                                  # (method, reference, op, threshold)
     ("sam", "random_mask", ">", 0.0),
 )
 CLAIM_COLUMNS = ["claim", "task", "mean_diff", "ci_low", "ci_high", "n_pairs", "n_tasks", "verdict", "method", "reference", "target",
-                 "interval_verdict", "excluded"]
+                 "interval_verdict", "excluded", "t_low", "t_high", "t_verdict", "boot_verdict"]
 _OPS = {">": "> ", ">=": ">= ", "<": "< "}
 
 def verdict(ci_low: float, ci_high: float, op: str, thr: float) -> str:
@@ -395,6 +396,44 @@ def _boot_stat(groups: list[tuple[np.ndarray, ...]], stat, n_boot: int, rng) -> 
 _mean = lambda d: d.mean(axis=-1)
 _std_diff = lambda x, y: x.std(axis=-1, ddof=1) - y.std(axis=-1, ddof=1)
 
+def t_interval(groups: list[np.ndarray], level: float = 0.95) -> tuple[float, float]:
+    """A t interval for the mean over tasks of the per-task means of `groups` (one array of paired differences
+    per task, two or more each): standard error `√(Σ s²ₜ/nₜ) / T`, Welch–Satterthwaite degrees of freedom (one
+    task: Student's t with `n − 1`). No spread at all gives the point as both ends."""
+    from scipy import stats
+    m = float(np.mean([np.mean(g) for g in groups]))
+    v = np.array([np.var(g, ddof=1) / len(g) for g in groups])
+    if not v.sum() > 0: return round(m, 9), round(m, 9)
+    dof = v.sum() ** 2 / np.sum(v ** 2 / np.array([len(g) - 1 for g in groups]))
+    h = float(stats.t.ppf(0.5 + level / 2, dof)) * np.sqrt(v.sum()) / len(groups)
+    return round(m - h, 9), round(m + h, 9)          # as the bootstrap's: below 1e-9 points is float noise
+
+def _verdicts(groups: list[tuple], stat, lo: float, hi: float, op: str, thr: float) -> dict:
+    """`boot_verdict` (the bootstrap interval `[lo, hi]`'s), for a mean-difference claim `t_low, t_high, t_verdict`
+    (the t interval's; NaN / empty for stability or too few pairs), and `interval_verdict`: a verdict both
+    intervals give, else `unresolved`."""
+    b = verdict(lo, hi, op, thr)
+    if stat is not _mean or not groups: return dict(t_low=np.nan, t_high=np.nan, t_verdict="", boot_verdict=b, interval_verdict=b)
+    tlo, thi = t_interval([g[0] for g in groups])
+    t = verdict(tlo, thi, op, thr)
+    return dict(t_low=tlo, t_high=thi, t_verdict=t, boot_verdict=b, interval_verdict=b if t == b else "unresolved")
+
+def interval_coverage(sds, n_seeds: int, n_sims: int = 2000, n_boot: int = 2000, seed: int = 0, df=None) -> dict:
+    """How often each interval of the averaged score claims holds the true difference: `n_sims` simulated
+    studies with one task per entry of `sds` (paired differences ~ normal with that sd, or `sd · t(df)/√(df/(df−2))`
+    with `df` for heavier tails), `n_seeds` pairs each, true mean 0. Returns the share of studies whose percentile
+    bootstrap interval (`boot`) and whose t interval (`t`) hold 0, and their mean half-widths."""
+    rng = np.random.default_rng(seed)
+    hit, width = dict(boot=0, t=0), dict(boot=0.0, t=0.0)
+    scale = 1.0 if df is None else 1 / np.sqrt(df / (df - 2))
+    for _ in range(n_sims):
+        g = [(sd * (rng.standard_normal(n_seeds) if df is None else scale * rng.standard_t(df, n_seeds)),) for sd in sds]
+        _, reps = _boot_stat(g, _mean, n_boot, rng)
+        for k, (lo, hi) in (("boot", np.percentile(reps, [2.5, 97.5])), ("t", t_interval([x[0] for x in g]))):
+            hit[k] += lo <= 0 <= hi; width[k] += (hi - lo) / 2
+    return {k: float(v) for k, v in dict(boot=hit["boot"] / n_sims, t=hit["t"] / n_sims, boot_half=width["boot"] / n_sims,
+                                         t_half=width["t"] / n_sims).items()}
+
 def one_class_tasks(df: pd.DataFrame, threshold: float = 0.99, group: str = "main") -> list[str]:
     """Classification tasks of `group` on which every finished run answered one class (`one_class_runs`; a
     record without the share counts as not collapsed) and which at least two grid labels ran: no method learned
@@ -414,11 +453,11 @@ def _avg_row(per_task: dict, stat, tasks, base: dict, op: str, thr: float, n_boo
     else: point, lo, hi = np.nan, np.nan, np.nan
     # the average runs over the tasks with two or more pairs only: `n_tasks` says how many (a partial grid's
     # average may cover fewer tasks than the table)
-    v = verdict(lo, hi, op, thr)           # with planned seeds: decided once every task has them all
-    done = len(tasks) if n_seeds is None else sum(len(per_task.get(t, ((),))[0]) >= n_seeds for t in tasks)
+    vs = _verdicts(usable, stat, lo, hi, op, thr)      # with planned seeds: decided once every task has them all
+    v, done = vs["interval_verdict"], len(tasks) if n_seeds is None else sum(len(per_task.get(t, ((),))[0]) >= n_seeds for t in tasks)
     return dict(base, task=label, mean_diff=point, ci_low=lo, ci_high=hi, n_pairs=sum(len(g[0]) for g in usable), n_tasks=len(usable),
                 verdict=v if done == len(tasks) else f"pending ({done} of {len(tasks)} tasks with {n_seeds} seeds)",
-                interval_verdict=v)
+                **vs)
 
 def _claim_rows(per_task: dict, stat, claim: str, a: str, b: str, op: str, thr: float, n_boot: int, seed: int, tasks,
                 n_seeds: int | None = None, drop=()) -> list[dict]:
@@ -431,9 +470,9 @@ def _claim_rows(per_task: dict, stat, claim: str, a: str, b: str, op: str, thr: 
             point, reps = _boot_stat([g], stat, n_boot, np.random.default_rng([seed, i]))
             lo, hi = np.percentile(reps, [2.5, 97.5])
         else: point, lo, hi = (float(stat(*g)) if n == 1 and stat is _mean else np.nan), np.nan, np.nan
-        v = verdict(lo, hi, op, thr)
+        vs = _verdicts([g] if n >= 2 else [], stat, lo, hi, op, thr)
         rows.append(dict(base, task=task, mean_diff=point, ci_low=lo, ci_high=hi, n_pairs=n, n_tasks=int(n > 0),
-                         verdict=_pending(v, n, n_seeds), interval_verdict=v))
+                         verdict=_pending(vs["interval_verdict"], n, n_seeds), **vs))
     rows.append(_avg_row(per_task, stat, tasks, base, op, thr, n_boot, [seed, len(tasks)], n_seeds, "avg"))
     if left := [t for t in tasks if t in drop]:      # the same average without the tasks no method learned
         rows.append(_avg_row(per_task, stat, [t for t in tasks if t not in drop], dict(base, excluded=",".join(left)),
@@ -474,13 +513,16 @@ def claims_table(df: pd.DataFrame, tasks=None, claims=CLAIMS, stability=SPARSE_M
 def claims_markdown(c: pd.DataFrame) -> str:
     """The claims as markdown: the averaged verdicts first (difference, 95% CI, pairs), then the claims task by
     task (`mean [low, high]` and a verdict mark: ✓ supported, ✗ contradicted, ? unresolved, … pending)."""
-    if c.empty: return "## Claims (paired, 95% bootstrap CI)\n\nNo claims measurable yet.\n"
+    if c.empty: return "## Claims (paired, 95% bootstrap and t intervals)\n\nNo claims measurable yet.\n"
     f = lambda x: "–" if pd.isna(x) else f"{x:+.2f}"
     ci = lambda r: "–" if pd.isna(r.ci_low) else f"[{r.ci_low:+.2f}, {r.ci_high:+.2f}]"
     tasks = [t for t in dict.fromkeys(c.task) if t not in ("avg", "avg_learned")]
-    summary = lambda rows: md_table(["claim", "mean diff", "95% CI", "pairs", "tasks", "verdict"],
-                                    [[r.claim, f(r.mean_diff), ci(r), r.n_pairs, f"{r.n_tasks} of {len(tasks)}", f"**{r.verdict}**"]
-                                     for r in rows.itertuples()])
+    tci = lambda r: "–" if pd.isna(r.t_low) else f"[{r.t_low:+.2f}, {r.t_high:+.2f}]"
+    differ = lambda r: (f" (bootstrap: {r.boot_verdict}, t: {r.t_verdict})" if isinstance(r.t_verdict, str) and r.t_verdict
+                        and r.t_verdict != r.boot_verdict else "")
+    summary = lambda rows: md_table(["claim", "mean diff", "95% CI", "t 95% CI", "pairs", "tasks", "verdict"],
+                                    [[r.claim, f(r.mean_diff), ci(r), tci(r), r.n_pairs, f"{r.n_tasks} of {len(tasks)}",
+                                      f"**{r.verdict}**{differ(r)}"] for r in rows.itertuples()])
     top, learned = summary(c[c.task == "avg"]), c[c.task == "avg_learned"]
     if len(learned):
         left = ", ".join(sorted({t.upper() for x in learned.excluded for t in x.split(",")}))
@@ -492,28 +534,43 @@ def claims_markdown(c: pd.DataFrame) -> str:
     body = [[k] + [("–" if cells[(k, t)].n_pairs == 0 else f"{f(cells[(k, t)].mean_diff)} {ci(cells[(k, t)])} "
                     f"{mark(cells[(k, t)].verdict)} ({cells[(k, t)].n_pairs})") for t in tasks]
             for k in dict.fromkeys(c.claim)]
-    return ("## Claims (paired, 95% bootstrap CI)\n\nPoints ×100. A difference is over runs of the same task and "
+    return ("## Claims (paired, 95% bootstrap and t intervals)\n\nPoints ×100. A difference is over runs of the same task and "
             "seed, both finished; the averaged row is the mean over tasks of the per-task mean differences (for "
             "stability: of the std differences) over the tasks with two or more pairs (`tasks`), its interval a "
             "bootstrap over seeds within each task. Supported = "
             "the whole interval inside the claim's region, contradicted = wholly outside (for stability: `ci_low > 0`; a "
             "zero end comes from resamples of a single seed and decides nothing), else unresolved. Pending (…): "
-            "fewer seeds than the profile plans; the interval is shown, the verdict waits.\n\n"
+            "fewer seeds than the profile plans; the interval is shown, the verdict waits. `t 95% CI`: the t interval "
+            "of the same mean (Welch–Satterthwaite); with five seeds the percentile bootstrap is too narrow "
+            "(its coverage: `results/study/ci_coverage.md`), so a score claim's verdict is one both intervals give, "
+            "else unresolved (marked where they differ).\n\n"
             + top + "\n\nTask by task (mean [95% CI] verdict (pairs)):\n\n" + md_table(["claim"] + [t.upper() for t in tasks], body) + "\n")
 
 # %% ../nbs/12_report.ipynb #5eed9a02
 POWER_COLUMNS = ["claim", "task", "n_pairs", "sd", "assumed", "n_seeds", "half_width", "seeds_needed"]
 
-def _seeds_for(spread: float, target: float, z: float) -> float:
-    "The fewest seeds (at least 2) with `z · spread / √n ≤ target`; NaN without a spread."
-    return np.nan if np.isnan(spread) else float(max(2, int(np.ceil((z * spread / target) ** 2 - 1e-9))))
+def _t_half(spread: float, n: int, dof: float, level: float) -> float:
+    "The t half-width `t(dof) · spread / √n` at confidence `level`."
+    from scipy import stats
+    return float(stats.t.ppf(0.5 + level / 2, dof)) * spread / np.sqrt(n)
+
+def _seeds_for(spread: float, target: float, dof_of, level: float = 0.95) -> float:
+    """The fewest seeds `n` (at least 2) with `_t_half(spread, n, dof_of(n)) ≤ target`; NaN without a spread.
+    t > z, so the search starts where the normal approximation would stop."""
+    from scipy import stats
+    if np.isnan(spread): return np.nan
+    if spread == 0: return 2.0
+    start = max(2, int(np.ceil((stats.norm.ppf(0.5 + level / 2) * spread / target) ** 2 - 1e-9)))
+    return float(next(n for n in range(start, 2 ** 40) if _t_half(spread, n, dof_of(n), level) <= target))
 
 def seed_power(df: pd.DataFrame, tasks=None, claims=CLAIMS, n_seeds: int = 5, target: float = 1.0,
-               group: str = "main", z: float = 1.96) -> pd.DataFrame:
+               group: str = "main", level: float = 0.95) -> pd.DataFrame:
     """Projected 95% half-widths (points) of the score claims with `n_seeds` seeds, from the spread of the paired
     differences so far: one row per claim and task (`sd` from ≥ 2 pairs, else the root mean square of the
     measured tasks' sds with `assumed` set) and one `avg` row (`sd` = √(Σ sd²) / T, the spread of the mean over
-    the `T` tasks); `half_width = z · sd / √n_seeds`; `seeds_needed` = fewest seeds for `half_width ≤ target`.
+    the `T` tasks); `half_width` is the t interval's at `level` with `n_seeds` seeds (per task `n − 1` degrees of
+    freedom, for the average Welch–Satterthwaite's `(n − 1)(Σ sd²)² / Σ sd⁴`, as `t_interval`); `seeds_needed` =
+    fewest seeds for `half_width ≤ target`.
     Grid labels `method@model` are paired within each model, as in `claims_table`. Columns `POWER_COLUMNS`;
     sds NaN while no task has two pairs."""
     tasks = list(tasks) if tasks is not None else list(dict.fromkeys(df[df.group == group].task))
@@ -529,10 +586,13 @@ def seed_power(df: pd.DataFrame, tasks=None, claims=CLAIMS, n_seeds: int = 5, ta
         for t in tasks:
             s = sd.get(t, rms)
             rows.append(dict(claim=claim, task=t, n_pairs=n[t], sd=s, assumed=t not in sd, n_seeds=n_seeds,
-                             half_width=z * s / np.sqrt(n_seeds), seeds_needed=_seeds_for(s, target, z)))
-        s = rms / np.sqrt(len(tasks))          # √(Σ sd²) / T, the untried tasks at the rms: the same as rms / √T
+                             half_width=_t_half(s, n_seeds, n_seeds - 1, level), seeds_needed=_seeds_for(s, target, lambda k: k - 1, level)))
+        sds = np.array([sd.get(t, rms) for t in tasks])
+        s = float(np.sqrt(np.sum(sds ** 2))) / len(tasks)      # the untried tasks at the rms: the same as rms / √T
+        k = np.sum(sds ** 2) ** 2 / np.sum(sds ** 4) if np.sum(sds ** 4) > 0 else 1.0   # tasks' worth of dof per seed
         rows.append(dict(claim=claim, task="avg", n_pairs=sum(n.values()), sd=s, assumed=len(sd) < len(tasks), n_seeds=n_seeds,
-                         half_width=z * s / np.sqrt(n_seeds), seeds_needed=_seeds_for(s, target, z)))
+                         half_width=_t_half(s, n_seeds, k * (n_seeds - 1), level),
+                         seeds_needed=_seeds_for(s, target, lambda m: k * (m - 1), level)))
     return pd.DataFrame(rows, columns=POWER_COLUMNS)
 
 def seed_power_markdown(pw: pd.DataFrame, target: float = 1.0) -> str:
@@ -549,7 +609,8 @@ def seed_power_markdown(pw: pd.DataFrame, target: float = 1.0) -> str:
         g = g.set_index("task")
         rows.append([claim] + [f(g.loc[t]) for t in tasks] + [_fmt(g.loc["avg"].half_width, "±{:.2f}"), _fmt(g.loc["avg"].seeds_needed, "{:.0f}")])
     return (head + f"Std of the paired differences per task (points ×100; pairs so far; * assumed: the root mean square "
-            f"of the measured tasks), the averaged claim's projected 95% half-width with {n} seeds (1.96 · √(Σ sd²) / T / √n) "
+            f"of the measured tasks), the averaged claim's projected 95% half-width with {n} seeds (t interval: t(ν) · √(Σ sd²) / T / √n, "
+            f"ν = ({n} − 1)(Σ sd²)² / Σ sd⁴) "
             f"and the seeds that would bring it to ±{target:g}. A projection from the spread so far, not a result.\n\n"
             + md_table(["claim"] + [t.upper() for t in tasks] + [f"avg ± at {n} seeds", f"seeds for ±{target:g}"], rows) + "\n")
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from hifi_nb.report import (CLAIM_COLUMNS, SAM_TABLE1, TABLE1_METHODS, TABLE1_TASKS, build_report, claims_markdown,
-                            claims_table, load_records, main_table, one_class_runs, one_class_tasks, paired_diffs, table1_markdown,
+                            claims_table, load_records, main_table, one_class_runs, one_class_tasks, paired_diffs, t_interval, table1_markdown,
                             table1_view, verdict)
 from hifi_nb.train import RunRecord, save_record
 
@@ -146,6 +146,28 @@ def test_task_no_method_learned_is_left_out_of_the_check_average():
     assert one_class_tasks(df) == [] and "avg_learned" not in set(claims_table(df, n_boot=200).task)
 
 
+def test_t_interval_agrees_with_scipy():
+    # one task: the one-sample t interval; two tasks: the mean of a's and −b's means is half of a − b, whose
+    # interval is Welch's (scipy's ttest_ind with equal_var=False) halved
+    from scipy import stats
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(1.0, 2.0, 5), rng.normal(0.0, 0.5, 7)
+    assert np.allclose(t_interval([a]), tuple(stats.ttest_1samp(a, 0).confidence_interval()), atol=1e-8)
+    welch = stats.ttest_ind(a, b, equal_var=False).confidence_interval()
+    assert np.allclose(2 * np.array(t_interval([a, -b])), tuple(welch), atol=1e-8)
+
+
+def test_verdict_needs_both_intervals():
+    # differences −0.2, 0.3, 1.0, 1.7, 2.2 on each task (mean 1): the percentile bootstrap's interval stays above 0,
+    # the t interval (one task: t(4) = 2.78) does not, so the claim stays unresolved; stability has no t interval
+    d = np.array([-0.2, 0.3, 1.0, 1.7, 2.2]) / 100
+    df = frame({("random_heads", "rte"): [0.5] * 5, ("hifi", "rte"): list(0.5 + d)})
+    r = row(claims_table(df, n_boot=N_BOOT), "hifi - random_heads > 0", "rte")
+    assert r.ci_low > 0 and r.t_low < 0 < r.t_high
+    assert (r.boot_verdict, r.t_verdict, r.interval_verdict, r.verdict) == ("supported", "unresolved", "unresolved", "unresolved")
+    assert "(bootstrap: supported, t: unresolved)" in claims_markdown(claims_table(df, n_boot=N_BOOT))
+
+
 def test_one_pair_per_task_has_no_interval():
     df = frame({("full", "rte"): [0.6, None, None, None, None], ("hifi", "rte"): [0.7, None, None, None, None]})
     r = row(claims_table(df, n_boot=N_BOOT), "hifi - full >= -1", "rte")
@@ -214,7 +236,7 @@ def test_report_writes_claims_and_table1(tmp_path):
     t1 = pd.read_csv(tables / "table1_study.csv")
     assert len(t1) == 12 and {"rank_ours", "rank_paper", "shift"} <= set(t1.columns)
     txt = rd.read_text()
-    assert "### Claims (paired, 95% bootstrap CI)" in txt and "### SAM Table 1 view" in txt
+    assert "### Claims (paired, 95% bootstrap and t intervals)" in txt and "### SAM Table 1 view" in txt
     assert (tables / "claims_study.md").read_text().startswith("## Claims")
     oc = one_class_runs(load_records(runs))                   # flagged collapsed, no top_class_share: still listed
     assert oc[["name", "task", "seed"]].values.tolist() == [["lora", "rte", 0]]
