@@ -22,17 +22,17 @@ class ReportError(ValueError):
     "The report's inputs are missing or do not match its profile: nothing was written."
 
 # %% auto #0
-__all__ = ['TABLE_COLUMNS', 'SKIP_DIRS', 'SPARSE_METHODS', 'FIT_COLUMNS', 'CLAIMS', 'CLAIM_COLUMNS', 'POWER_COLUMNS',
-           'TABLE1_TASKS', 'TABLE1_METHODS', 'SAM_TABLE1', 'TABLE1_LABELS', 'TABLE1_NAMES', 'VARIANT_GROUPS',
-           'MAIN_GROUP', 'ReportError', 'record_files', 'val_curve', 'load_records', 'main_table', 'expected_cells',
-           'pm', 'md_table', 'main_markdown', 'stability_table', 'variant_table', 'sweep_table', 'long_markdown',
-           'quality_targets', 'targets_markdown', 'one_class_runs', 'one_class_markdown', 'gap_table', 'gap_markdown',
-           'budget_fit', 'budget_fit_markdown', 'verdict', 'paired_diffs', 't_interval', 'interval_coverage',
-           'one_class_tasks', 'claims_table', 'claims_markdown', 'seed_power', 'seed_power_markdown', 'table1_view',
-           'table1_markdown', 'jaccard', 'head_overlap', 'task_overlap', 'overlap_markdown', 'plot_heads', 'plot_run',
-           'fig_heads', 'fig_convergence', 'fig_sweep', 'fig_seed_spread', 'fig_lr_sweep', 'fig_val_curves',
-           'grid_progress', 'readme_notebook', 'splice_notebook', 'splice_readme', 'variant_seeds', 'build_report',
-           'check_records']
+__all__ = ['TABLE_COLUMNS', 'SKIP_DIRS', 'SPARSE_METHODS', 'FIT_COLUMNS', 'CLAIMS', 'CLAIM_COLUMNS', 'CLAIM_WORDS',
+           'POWER_COLUMNS', 'TABLE1_TASKS', 'TABLE1_METHODS', 'SAM_TABLE1', 'TABLE1_LABELS', 'TABLE1_NAMES',
+           'VARIANT_GROUPS', 'MAIN_GROUP', 'ReportError', 'record_files', 'val_curve', 'load_records', 'main_table',
+           'expected_cells', 'pm', 'md_table', 'main_markdown', 'stability_table', 'variant_table', 'sweep_table',
+           'long_markdown', 'quality_targets', 'targets_markdown', 'one_class_runs', 'one_class_markdown', 'gap_table',
+           'gap_markdown', 'budget_fit', 'budget_fit_markdown', 'verdict', 'paired_diffs', 't_interval',
+           'interval_coverage', 'one_class_tasks', 'claims_table', 'claims_words', 'claims_markdown', 'seed_power',
+           'seed_power_markdown', 'table1_view', 'table1_markdown', 'jaccard', 'head_overlap', 'task_overlap',
+           'overlap_markdown', 'plot_heads', 'plot_run', 'fig_heads', 'fig_convergence', 'fig_sweep', 'fig_seed_spread',
+           'fig_lr_sweep', 'fig_val_curves', 'grid_progress', 'readme_notebook', 'splice_notebook', 'splice_readme',
+           'variant_seeds', 'build_report', 'check_records']
 
 # %% ../nbs/12_report.ipynb #fbf072c5
 SKIP_DIRS = ("tmp", "stale", "broken", "locks")      # half-written, superseded, unreadable records; claims
@@ -357,7 +357,7 @@ CLAIMS = (                                  # (method, reference, op, threshold)
 )
 CLAIM_COLUMNS = ["claim", "task", "mean_diff", "ci_low", "ci_high", "n_pairs", "n_tasks", "verdict", "method", "reference", "target",
                  "interval_verdict", "excluded", "t_low", "t_high", "t_verdict", "boot_verdict"]
-_OPS = {">": "> ", ">=": ">= ", "<": "< "}
+_OPS = {">": "> ", ">=": ">= ", "<": "< "}     # (CLAIM_WORDS, below, says each claim in words)
 
 def verdict(ci_low: float, ci_high: float, op: str, thr: float) -> str:
     """`supported` when the interval `[ci_low, ci_high]` lies inside the claim's region `diff op thr`,
@@ -509,6 +509,53 @@ def claims_table(df: pd.DataFrame, tasks=None, claims=CLAIMS, stability=SPARSE_M
     out = pd.DataFrame(rows, columns=CLAIM_COLUMNS)
     out[["n_pairs", "n_tasks"]] = out[["n_pairs", "n_tasks"]].astype(int)
     return out
+
+CLAIM_WORDS = {("hifi", "random_heads"): "HiFi's heads beat random heads of the same count",
+               ("hifi", "full"): "HiFi loses at most a point to full fine-tuning",
+               ("sam", "full"): "SAM loses at most a point to full fine-tuning",
+               ("sam", "random_mask"): "SAM's mask beats a random mask of the same size"}
+_READING = {"supported": "the records support it", "contradicted": "the records contradict it",
+            "unresolved": "the records cannot decide it"}
+
+def claims_words(c: pd.DataFrame) -> str:
+    """The averaged claims of a `claims_table` in words: per score claim the difference, both intervals and
+    what they say (and whether the verdict changes without the tasks no method learned); the stability claims
+    in one line. Pending claims say what their intervals say so far."""
+    head = ("## The claims in words\n\nAveraged over tasks, points ×100 (the rule and the task-by-task view: "
+            "*Claims* below).\n\n")
+    avg = c[c.task == "avg"]
+    if avg.empty: return head + "No claims measurable yet.\n"
+    learned = c[c.task == "avg_learned"].set_index("claim")
+    f = lambda x: f"{x:+.2f}"
+    def reading(r):
+        both = "" if r.t_verdict in ("", r.boot_verdict) else f" (the bootstrap alone would say {r.boot_verdict}, the t interval {r.t_verdict})"
+        if r.verdict.startswith("pending"):
+            return f"*{r.verdict}*; so far the intervals would call it {r.interval_verdict}{both}"
+        return f"**{r.verdict}**: {_READING[r.verdict]}{both}"
+    lines = []
+    for r in avg[~avg.claim.str.startswith("std(")].itertuples():
+        (m, _, model), ref = r.method.partition("@"), r.reference.partition("@")[0]
+        what = CLAIM_WORDS.get((m, ref), r.claim) + (f" on {model}" if model else "")
+        if r.n_pairs == 0:
+            lines.append(f"- {what} (`{r.claim}`): no paired runs yet."); continue
+        ci = "" if pd.isna(r.ci_low) else f", 95% bootstrap [{f(r.ci_low)}, {f(r.ci_high)}], t [{f(r.t_low)}, {f(r.t_high)}]"
+        s = f"- {what} (`{r.claim}`): {f(r.mean_diff)}{ci}, {r.n_pairs} pairs on {r.n_tasks} tasks: {reading(r)}."
+        if r.claim in learned.index:
+            lr = learned.loc[r.claim]
+            left = ", ".join(t.upper() for t in lr.excluded.split(","))
+            s += (f" Without {left}: {f(lr.mean_diff)}, " + ("the same" if lr.interval_verdict == r.interval_verdict else
+                  f"{lr.interval_verdict}, so the verdict rests on a task no method learned") + ".")
+        lines.append(s)
+    st = avg[avg.claim.str.startswith("std(")]
+    if len(st):
+        has = st[st.n_pairs > 0]
+        by = {v: [r.method for r in has.itertuples() if r.interval_verdict == v] for v in ("supported", "contradicted", "unresolved")}
+        by["no pairs yet"] = list(st[st.n_pairs == 0].method)
+        parts = [f"{v} for {', '.join(ms)}" for v, ms in by.items() if ms]
+        pending = st.verdict.str.startswith("pending").any()
+        lines.append(f"- Each sparse method's spread over seeds is below full fine-tuning's (`std(m) - std(full) < 0`): "
+                     + ("so far " if pending else "") + "; ".join(parts) + (" (pending: not every task has its seeds)." if pending else "."))
+    return head + "\n".join(lines) + "\n"
 
 def claims_markdown(c: pd.DataFrame) -> str:
     """The claims as markdown: the averaged verdicts first (difference, 95% CI, pairs), then the claims task by
@@ -1006,14 +1053,15 @@ def _main_section(df: pd.DataFrame, main: pd.DataFrame, main_md: str, runs_dir, 
 
 def _verdict_sections(df: pd.DataFrame, main: pd.DataFrame, tasks, profile: str, tables: Path,
                       n_seeds: int | None = None) -> list[str]:
-    "Gap to full, quality targets, paired claims and their seed projection, SAM's Table 1 view, one-class runs: a section each, tables written; none without a main table."
+    """The claims in words, gap to full, quality targets, paired claims and their seed projection, SAM's Table 1
+    view, one-class runs: a section each, tables written; none without a main table."""
     if not len(main): return []
     all_groups = ("main", *VARIANT_GROUPS)                       # collapsed runs are listed wherever they happen
-    md = [gap_markdown(main)]
+    claims = claims_table(df, tasks, n_seeds=n_seeds)             # paired differences, bootstrap and t intervals, verdicts
+    md = [claims_words(claims), gap_markdown(main)]
     q = quality_targets(main)
     atomic_write_text(tables / f"targets_{profile}.csv", q.to_csv(index=False, float_format="%.4f"))
     md.append(targets_markdown(q, n_seeds))
-    claims = claims_table(df, tasks, n_seeds=n_seeds)             # paired differences, bootstrap CIs, verdicts
     atomic_write_text(tables / f"claims_{profile}.csv", claims.to_csv(index=False, float_format="%.4f"))
     atomic_write_text(tables / f"claims_{profile}.md", claims_md := claims_markdown(claims))
     md.append(claims_md)

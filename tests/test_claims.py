@@ -237,6 +237,7 @@ def test_report_writes_claims_and_table1(tmp_path):
     assert len(t1) == 12 and {"rank_ours", "rank_paper", "shift"} <= set(t1.columns)
     txt = rd.read_text()
     assert "### Claims (paired, 95% bootstrap and t intervals)" in txt and "### SAM Table 1 view" in txt
+    assert txt.index("### The claims in words") < txt.index("### Claims (paired")   # the verdicts in words come first
     assert (tables / "claims_study.md").read_text().startswith("## Claims")
     oc = one_class_runs(load_records(runs))                   # flagged collapsed, no top_class_share: still listed
     assert oc[["name", "task", "seed"]].values.tolist() == [["lora", "rte", 0]]
