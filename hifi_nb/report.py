@@ -31,8 +31,8 @@ __all__ = ['TABLE_COLUMNS', 'SKIP_DIRS', 'SPARSE_METHODS', 'FIT_COLUMNS', 'CLAIM
            'interval_coverage', 'one_class_tasks', 'claims_table', 'claims_words', 'claims_markdown', 'seed_power',
            'seed_power_markdown', 'table1_view', 'table1_markdown', 'jaccard', 'head_overlap', 'task_overlap',
            'overlap_markdown', 'plot_heads', 'plot_run', 'fig_heads', 'fig_convergence', 'fig_sweep', 'fig_seed_spread',
-           'fig_lr_sweep', 'fig_val_curves', 'grid_progress', 'readme_notebook', 'splice_notebook', 'splice_readme',
-           'variant_seeds', 'build_report', 'check_records']
+           'fig_claims', 'fig_lr_sweep', 'fig_val_curves', 'grid_progress', 'readme_notebook', 'splice_notebook',
+           'splice_readme', 'variant_seeds', 'build_report', 'check_records']
 
 # %% ../nbs/12_report.ipynb #fbf072c5
 SKIP_DIRS = ("tmp", "stale", "broken", "locks")      # half-written, superseded, unreadable records; claims
@@ -496,7 +496,7 @@ def claims_table(df: pd.DataFrame, tasks=None, claims=CLAIMS, stability=SPARSE_M
     rows = []
     for model in models:
         lab = lambda m: f"{m}@{model}" if model else m
-        dead = one_class_tasks(df[df.name.astype(str).str.partition("@")[2] == model], group=group)
+        dead = one_class_tasks(df[df.name.astype(str).map(lambda n: n.partition("@")[2]) == model], group=group)
         for a, b, op, thr in claims:
             p = paired_diffs(df, lab(a), lab(b), group)
             per = {t: (g["diff"].to_numpy(float),) for t, g in p.groupby("task")}
@@ -866,6 +866,37 @@ def fig_seed_spread(df: pd.DataFrame, path: Path, methods=MAIN_METHODS):
     fig.suptitle("Spread over seeds (dots: single seeds)"); fig.tight_layout()
     fig.savefig(path, dpi=120); plt.close(fig); return path
 
+def fig_claims(c: pd.DataFrame, path: Path):
+    """The score claims of a `claims_table` as a forest plot, one panel per claim: per task and for the averages
+    the mean paired difference with its 95% bootstrap (thick) and t (thin) intervals, the claim's threshold
+    dashed, the colour what the intervals say (`interval_verdict`). None when no score claim has a pair yet."""
+    c = c[~c.claim.str.startswith("std(") & (c.n_pairs > 0)]
+    if c.empty: return None
+    colour = {"supported": "C2", "contradicted": "C3", "unresolved": "C7"}
+    claims = list(dict.fromkeys(c.claim))
+    n_rows = max((c.claim == k).sum() for k in claims)
+    fig, axes = plt.subplots(1, len(claims), figsize=(4.0 * len(claims), 0.32 * n_rows + 1.6), squeeze=False)
+    for ax, claim in zip(axes[0], claims):
+        g = c[c.claim == claim].reset_index(drop=True)
+        ends = pd.concat([g.mean_diff, g.ci_low, g.ci_high]).dropna()
+        thr = float(g.target.iloc[0].split()[-1])
+        lo, hi = min(ends.min(), thr), max(ends.max(), thr)
+        pad = 0.1 * (hi - lo) + 0.5
+        for i, r in enumerate(g.itertuples()):
+            y, col = len(g) - 1 - i, colour.get(r.interval_verdict, "C7")
+            ax.plot([r.t_low, r.t_high], [y, y], lw=1, color=col)            # the t interval (may run off the panel)
+            ax.plot([r.ci_low, r.ci_high], [y, y], lw=5, alpha=0.5, color=col, solid_capstyle="butt")
+            ax.plot(r.mean_diff, y, "o", ms=5, color=col)
+        ax.axvline(thr, ls="--", color="k", lw=0.8)
+        labels = [{"avg": "average", "avg_learned": "avg w/o " + str(r.excluded).upper()}.get(r.task, r.task.upper())
+                  for r in g.itertuples()]
+        ax.set_yticks(range(len(g) - 1, -1, -1), labels); ax.set_xlim(lo - pad, hi + pad)
+        ax.set_title(claim, fontsize=10); ax.set_xlabel("paired difference, points ×100")
+    handles = [plt.Line2D([], [], color=v, lw=5, alpha=0.5, label=k) for k, v in colour.items()]
+    fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False)
+    fig.suptitle("Paired claims: mean, 95% bootstrap (thick) and t (thin) intervals; colour: what the intervals say")
+    fig.tight_layout(rect=(0, 0.06, 1, 1)); fig.savefig(path, dpi=120); plt.close(fig); return path
+
 def fig_lr_sweep(df: pd.DataFrame, path: Path):
     "The learning-rate sweep: validation score vs rate, one panel per task, one line per method."
     d = df[(df.status == "ok") & df.val_main.notna() & df.lr.notna()]
@@ -1153,7 +1184,7 @@ def _splice_results(readme, written: list[Path], profile: str, main_md: str, ver
     "Put the main table, the verdicts, the variant tables and the key figures between `readme`'s result markers."
     rd = Path(readme).resolve().parent
     key = [p for p in written if p.suffix == ".png" and p.stem.split(f"_{profile}")[0] in
-           ("seed_spread", "heads", "score_vs_k", "score_vs_density")]
+           ("claims", "seed_spread", "heads", "score_vs_k", "score_vs_density")]
     figs = [os.path.relpath(Path(p).resolve(), rd) for p in key]
     splice_readme(readme, _readme_block(main_md, verdicts_md, profile, figs, variant_md), f"results-{profile}")
 
@@ -1184,6 +1215,8 @@ def build_report(runs_dir: str | Path, out: str | Path = "results", profile: str
     md += [*verdicts, *_budget_section(df, tasks, profile, tables), *variant_md, *_overlap_section(df, profile, tables), *_cost_section(df)]
     written.append(atomic_write_text(tables / f"main_{profile}.md", "\n".join(md) + "\n"))
     written += _report_figures(df, ks, ds, runs_dir, figures, profile)
+    if verdicts and (p := fig_claims(pd.read_csv(tables / f"claims_{profile}.csv"), figures / f"claims_{profile}.png")):
+        written.append(p)                                                 # the claims table just written, as a forest plot
     if readme is not None: _splice_results(readme, written, profile, main_md, "\n".join(verdicts) or None, variant_md)
     _readable_by_all(tables, figures, profile, readme)
     return written
