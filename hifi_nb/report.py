@@ -912,6 +912,11 @@ def fig_lr_sweep(df: pd.DataFrame, path: Path):
     fig.tight_layout(); fig.savefig(path, dpi=120); plt.close(fig); return path
 
 # %% ../nbs/12_report.ipynb #b7f1c2d5
+def _seeds_phrase(counts) -> str:
+    "How many seeds each line averages: '5 seeds', '1 seed', or '3–5 seeds' when the lines differ."
+    lo, hi = int(min(counts)), int(max(counts))
+    return f"{lo}–{hi} seeds" if lo < hi else f"{lo} seed{'s' if lo != 1 else ''}"
+
 def fig_val_curves(df: pd.DataFrame, path: Path, methods=MAIN_METHODS):
     "Validation score against epochs, mean over seeds, one line per method and one panel per task (main runs)."
     d = df[(df.group == "main") & (df.status == "ok") & df.method.isin(methods)]
@@ -930,9 +935,8 @@ def fig_val_curves(df: pd.DataFrame, path: Path, methods=MAIN_METHODS):
     for ax in axes.flat[len(tasks):]: ax.set_visible(False)
     for row in axes: row[0].set_ylabel("validation metric ×100")
     axes.flat[0].legend(fontsize=6)
-    seeds = d.groupby(["task", "method"]).size()
-    fig.suptitle(f"Validation curves (mean over {seeds.min()}–{seeds.max()} seeds per line)" if seeds.min() < seeds.max()
-                 else f"Validation curves (mean over {seeds.min()} seed{'s' * (seeds.min() > 1)} per line)"); fig.tight_layout()
+    fig.suptitle(f"Validation curves (mean over {_seeds_phrase(d.groupby(['task', 'method']).size())} per line)")
+    fig.tight_layout()
     fig.savefig(path, dpi=120); plt.close(fig); return path
 
 # %% ../nbs/12_report.ipynb #9a1d0e02
