@@ -31,8 +31,8 @@ __all__ = ['TABLE_COLUMNS', 'SKIP_DIRS', 'SPARSE_METHODS', 'FIT_COLUMNS', 'CLAIM
            'interval_coverage', 'one_class_tasks', 'claims_table', 'claims_words', 'claims_markdown', 'seed_power',
            'seed_power_markdown', 'table1_view', 'table1_markdown', 'jaccard', 'head_overlap', 'task_overlap',
            'overlap_markdown', 'plot_heads', 'plot_run', 'fig_heads', 'fig_convergence', 'fig_sweep', 'fig_seed_spread',
-           'fig_claims', 'fig_lr_sweep', 'fig_val_curves', 'grid_progress', 'readme_notebook', 'splice_notebook',
-           'splice_readme', 'variant_seeds', 'build_report', 'check_records']
+           'fig_claims', 'fig_lr_sweep', 'fig_val_curves', 'grid_progress', 'variant_claims', 'variant_claims_markdown',
+           'readme_notebook', 'splice_notebook', 'splice_readme', 'variant_seeds', 'build_report', 'check_records']
 
 # %% ../nbs/12_report.ipynb #fbf072c5
 SKIP_DIRS = ("tmp", "stale", "broken", "locks")      # half-written, superseded, unreadable records; claims
@@ -961,6 +961,49 @@ def grid_progress(df: pd.DataFrame, runs, main_group: str = "main") -> str:
     return (f"**Grid progress**: {n_ok} of {len(runs)} planned runs finished" + (f", {n_fail} failed" if n_fail else "")
             + ". Main table by seed: " + ", ".join(seeds) + (". Variants: " + ", ".join(groups) if groups else "") + ".\n")
 
+# %% ../nbs/12_report.ipynb #e5a1c0d2
+def variant_claims(df: pd.DataFrame, groups=("ablation", "k_sweep", "density_sweep"), tasks: dict | None = None,
+                   n_seeds: int | None = None, n_boot: int = 10_000, seed: int = 0) -> pd.DataFrame:
+    """Each variant label of `groups` against the main-table runs of the method it varies (its records' `method`),
+    paired by task and seed: the claim `method − variant > 0`, per task and averaged (`claims_table`'s columns and
+    rules, plus `group`). `tasks`: per group, the tasks a complete group has (default: those its records hold);
+    `n_seeds`: the seeds it plans (fewer: pending). Variants come in order of `k`, `density`, name."""
+    rows = []
+    for g in groups:
+        v = df[df.group == g].sort_values(["k", "density", "name"])
+        if v.empty: continue
+        pairs = list(dict.fromkeys(zip(v.method, v.name)))
+        d = pd.concat([df[(df.group == "main") & df.name.isin({m for m, _ in pairs})], v.assign(group="main")])
+        c = claims_table(d, (tasks or {}).get(g) or list(dict.fromkeys(v.task)), claims=[(m, n, ">", 0.0) for m, n in pairs],
+                         stability=(), n_seeds=n_seeds, n_boot=n_boot, seed=seed)
+        rows.append(c.assign(group=g))
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=[*CLAIM_COLUMNS, "group"])
+
+_VARIANT_READING = {"supported": "default ahead", "contradicted": "variant ahead", "unresolved": "undecided"}
+
+def variant_claims_markdown(c: pd.DataFrame) -> str:
+    """`variant_claims` as one markdown table: a row per variant, per task `mean [t 95% CI] (pairs)`, the average
+    with both intervals, and what they say (pending verdicts say what the intervals would say so far)."""
+    title = "## Ablations and sweeps against their defaults (paired)"
+    if c.empty: return f"{title}\n\nNo variant runs yet.\n"
+    tasks = [t for t in dict.fromkeys(c.task) if t not in ("avg", "avg_learned")]
+    f = lambda x: "–" if pd.isna(x) else f"{x:+.2f}"
+    iv = lambda lo, hi: "–" if pd.isna(lo) else f"[{lo:+.2f}, {hi:+.2f}]"
+    cells = {(r.claim, r.task): r for r in c.itertuples()}
+    body = []
+    for k in dict.fromkeys(c.claim):
+        a = cells[(k, "avg")]
+        say = _VARIANT_READING[a.interval_verdict]
+        say = f"*{a.verdict}*; so far {say}" if a.verdict.startswith("pending") else f"**{say}**"
+        body.append([f"{a.method} − {a.reference}"]
+                    + [("–" if (k, t) not in cells or cells[(k, t)].n_pairs == 0 else
+                        f"{f(cells[(k, t)].mean_diff)} {iv(cells[(k, t)].t_low, cells[(k, t)].t_high)} ({cells[(k, t)].n_pairs})") for t in tasks]
+                    + [f(a.mean_diff), iv(a.ci_low, a.ci_high), iv(a.t_low, a.t_high), say])
+    return (f"{title}\n\nPoints ×100, default − variant on the same task and seed (positive: the main-table setting "
+            "scores higher); per task the mean, its t 95% interval and the pairs; the average over the tasks with "
+            "both intervals. *default ahead*: both intervals above 0; *variant ahead*: both at or below 0.\n\n"
+            + md_table(["default − variant"] + [t.upper() for t in tasks] + ["avg", "bootstrap 95% CI", "t 95% CI", "reading"], body) + "\n")
+
 # %% ../nbs/12_report.ipynb #7767caa9
 def _splice(text: str, block: str, tag: str, where) -> str:
     start, end = f"<!-- {tag}:start -->", f"<!-- {tag}:end -->"
@@ -1152,6 +1195,11 @@ def _variant_sections(df: pd.DataFrame, profile: str, tables: Path) -> tuple[lis
     if len(ds):
         atomic_write_text(tables / f"density_sweep_{profile}.csv", ds.to_csv(index=False, float_format="%.4f"))
         variant_md.append(long_markdown(ds, "density", "SAM: density p" + on, n_var, full.get("density"), full.get("density_tasks")))
+    vc = variant_claims(dv, tasks={"ablation": full.get("tasks"), "k_sweep": full.get("k_tasks"),
+                                   "density_sweep": full.get("density_tasks")}, n_seeds=n_var)
+    if len(vc):                                                   # is each variant ahead of, behind or level with its default?
+        atomic_write_text(tables / f"variants_{profile}.csv", vc.to_csv(index=False, float_format="%.4f"))
+        variant_md.append(variant_claims_markdown(vc))
     return variant_md, ks, ds
 
 def _overlap_section(df: pd.DataFrame, profile: str, tables: Path) -> list[str]:
