@@ -24,15 +24,16 @@ class ReportError(ValueError):
 # %% auto #0
 __all__ = ['TABLE_COLUMNS', 'SKIP_DIRS', 'SPARSE_METHODS', 'FIT_COLUMNS', 'CLAIMS', 'CLAIM_COLUMNS', 'CLAIM_WORDS',
            'POWER_COLUMNS', 'TABLE1_TASKS', 'TABLE1_METHODS', 'SAM_TABLE1', 'TABLE1_LABELS', 'TABLE1_NAMES',
-           'VARIANT_GROUPS', 'MAIN_GROUP', 'ReportError', 'record_files', 'val_curve', 'load_records', 'main_table',
-           'expected_cells', 'pm', 'md_table', 'main_markdown', 'stability_table', 'variant_table', 'sweep_table',
-           'long_markdown', 'quality_targets', 'targets_markdown', 'one_class_runs', 'one_class_markdown', 'gap_table',
-           'gap_markdown', 'budget_fit', 'budget_fit_markdown', 'verdict', 'paired_diffs', 't_interval',
-           'interval_coverage', 'one_class_tasks', 'claims_table', 'claims_words', 'claims_markdown', 'seed_power',
-           'seed_power_markdown', 'table1_view', 'table1_markdown', 'jaccard', 'head_overlap', 'task_overlap',
-           'overlap_markdown', 'plot_heads', 'plot_run', 'fig_heads', 'fig_convergence', 'fig_sweep', 'fig_seed_spread',
-           'fig_claims', 'fig_lr_sweep', 'fig_val_curves', 'grid_progress', 'variant_claims', 'variant_claims_markdown',
-           'readme_notebook', 'splice_notebook', 'splice_readme', 'variant_seeds', 'build_report', 'check_records']
+           'VARIANT_TITLES', 'VARIANT_GROUPS', 'MAIN_GROUP', 'ReportError', 'record_files', 'val_curve', 'load_records',
+           'main_table', 'expected_cells', 'pm', 'md_table', 'main_markdown', 'stability_table', 'variant_table',
+           'sweep_table', 'long_markdown', 'quality_targets', 'targets_markdown', 'one_class_runs',
+           'one_class_markdown', 'gap_table', 'gap_markdown', 'budget_fit', 'budget_fit_markdown', 'verdict',
+           'paired_diffs', 't_interval', 'interval_coverage', 'one_class_tasks', 'claims_table', 'claims_words',
+           'claims_markdown', 'seed_power', 'seed_power_markdown', 'table1_view', 'table1_markdown', 'jaccard',
+           'head_overlap', 'task_overlap', 'overlap_markdown', 'plot_heads', 'plot_run', 'fig_heads', 'fig_convergence',
+           'fig_sweep', 'fig_seed_spread', 'fig_claims', 'fig_variants', 'fig_lr_sweep', 'fig_val_curves',
+           'grid_progress', 'variant_claims', 'variant_claims_markdown', 'readme_notebook', 'splice_notebook',
+           'splice_readme', 'variant_seeds', 'build_report', 'check_records']
 
 # %% ../nbs/12_report.ipynb #fbf072c5
 SKIP_DIRS = ("tmp", "stale", "broken", "locks")      # half-written, superseded, unreadable records; claims
@@ -866,13 +867,9 @@ def fig_seed_spread(df: pd.DataFrame, path: Path, methods=MAIN_METHODS):
     fig.suptitle("Spread over seeds (dots: single seeds)"); fig.tight_layout()
     fig.savefig(path, dpi=120); plt.close(fig); return path
 
-def fig_claims(c: pd.DataFrame, path: Path):
-    """The score claims of a `claims_table` as a forest plot, one panel per claim: per task and for the averages
-    the mean paired difference with its 95% bootstrap (thick) and t (thin) intervals, the claim's threshold
-    dashed, the colour what the intervals say (`interval_verdict`). None when no score claim has a pair yet."""
-    c = c[~c.claim.str.startswith("std(") & (c.n_pairs > 0)]
-    if c.empty: return None
-    colour = {"supported": "C2", "contradicted": "C3", "unresolved": "C7"}
+def _forest(c: pd.DataFrame, path: Path, label, title: str, colour: dict, names: dict | None = None):
+    """Forest plot of claims rows: a panel per `claim`, a row per `label(row)`, mean, bootstrap (thick) and t (thin)
+    intervals, coloured by `interval_verdict` (`colour`; `names`: the legend's word for each verdict)."""
     claims = list(dict.fromkeys(c.claim))
     n_rows = max((c.claim == k).sum() for k in claims)
     fig, axes = plt.subplots(1, len(claims), figsize=(4.0 * len(claims), 0.32 * n_rows + 1.6), squeeze=False)
@@ -888,14 +885,36 @@ def fig_claims(c: pd.DataFrame, path: Path):
             ax.plot([r.ci_low, r.ci_high], [y, y], lw=5, alpha=0.5, color=col, solid_capstyle="butt")
             ax.plot(r.mean_diff, y, "o", ms=5, color=col)
         ax.axvline(thr, ls="--", color="k", lw=0.8)
-        labels = [{"avg": "average", "avg_learned": "avg w/o " + str(r.excluded).upper()}.get(r.task, r.task.upper())
-                  for r in g.itertuples()]
-        ax.set_yticks(range(len(g) - 1, -1, -1), labels); ax.set_xlim(lo - pad, hi + pad)
+        ax.set_yticks(range(len(g) - 1, -1, -1), [label(r) for r in g.itertuples()]); ax.set_xlim(lo - pad, hi + pad)
         ax.set_title(claim, fontsize=10); ax.set_xlabel("paired difference, points ×100")
-    handles = [plt.Line2D([], [], color=v, lw=5, alpha=0.5, label=k) for k, v in colour.items()]
+    handles = [plt.Line2D([], [], color=colour[k], lw=5, alpha=0.5, label=(names or {}).get(k, k)) for k in colour]
     fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False)
-    fig.suptitle("Paired claims: mean, 95% bootstrap (thick) and t (thin) intervals; colour: what the intervals say")
+    fig.suptitle(title)
     fig.tight_layout(rect=(0, 0.06, 1, 1)); fig.savefig(path, dpi=120); plt.close(fig); return path
+
+_VERDICT_COLOUR = {"supported": "C2", "contradicted": "C3", "unresolved": "C7"}
+
+def fig_claims(c: pd.DataFrame, path: Path):
+    """The score claims of a `claims_table` as a forest plot, one panel per claim: per task and for the averages
+    the mean paired difference with its 95% bootstrap (thick) and t (thin) intervals, the claim's threshold
+    dashed, the colour what the intervals say (`interval_verdict`). None when no score claim has a pair yet."""
+    c = c[~c.claim.str.startswith("std(") & (c.n_pairs > 0)]
+    if c.empty: return None
+    label = lambda r: {"avg": "average", "avg_learned": "avg w/o " + str(r.excluded).upper()}.get(r.task, r.task.upper())
+    return _forest(c, path, label, "Paired claims: mean, 95% bootstrap (thick) and t (thin) intervals; colour: what the intervals say",
+                   _VERDICT_COLOUR)
+
+VARIANT_TITLES = {"ablation": "HiFi ablations", "k_sweep": "HiFi: heads per layer k", "density_sweep": "SAM: density"}
+
+def fig_variants(vc: pd.DataFrame, path: Path):
+    """`variant_claims` averaged over tasks as a forest plot, a panel per group and a row per variant: default −
+    variant with its bootstrap (thick) and t (thin) intervals, 0 dashed; green: default ahead, red: variant ahead.
+    None when no variant has two pairs on a task yet."""
+    a = vc[(vc.task == "avg") & (vc.n_pairs > 0)]
+    if a.empty: return None
+    a = a.assign(claim=[VARIANT_TITLES.get(g, g) for g in a.group], target="> 0")
+    return _forest(a, path, lambda r: f"− {r.reference}", "Default − variant, averaged over tasks:\nmean, 95% bootstrap "
+                   "(thick) and t (thin) intervals", _VERDICT_COLOUR, _VARIANT_READING)
 
 def fig_lr_sweep(df: pd.DataFrame, path: Path):
     "The learning-rate sweep: validation score vs rate, one panel per task, one line per method."
@@ -1167,8 +1186,9 @@ def _power_section(df: pd.DataFrame, tasks, profile: str, tables: Path, n_seeds:
     atomic_write_text(tables / f"seed_power_{profile}.csv", pw.to_csv(index=False, float_format="%.4f"))
     return [seed_power_markdown(pw)]
 
-def _variant_sections(df: pd.DataFrame, profile: str, tables: Path) -> tuple[list[str], pd.DataFrame, pd.DataFrame]:
-    "HiFi ablations, k sweep, SAM's density sweep beside same-seed main runs (tables written): their sections, the two sweeps."
+def _variant_sections(df: pd.DataFrame, profile: str, tables: Path) -> tuple[list[str], pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """HiFi ablations, k sweep, SAM's density sweep beside same-seed main runs, and each variant against its
+    default, paired (tables written): their sections, the two sweeps, the paired table."""
     vseeds, n_var = variant_seeds(df, profile)
     from hifi_nb.profiles import ABLATION_TASKS, DENSITY_TASKS, K_TASKS, HIFI_SELECTIONS, K_SWEEP, DENSITY_SWEEP
     abl_names = ["hifi", *(f"hifi_{s}" for s in HIFI_SELECTIONS), "random_heads"]
@@ -1200,7 +1220,7 @@ def _variant_sections(df: pd.DataFrame, profile: str, tables: Path) -> tuple[lis
     if len(vc):                                                   # is each variant ahead of, behind or level with its default?
         atomic_write_text(tables / f"variants_{profile}.csv", vc.to_csv(index=False, float_format="%.4f"))
         variant_md.append(variant_claims_markdown(vc))
-    return variant_md, ks, ds
+    return variant_md, ks, ds, vc
 
 def _overlap_section(df: pd.DataFrame, profile: str, tables: Path) -> list[str]:
     "Which heads HiFi picks, across seeds and tasks (`head_overlap_*_<profile>.csv`); none without head selections."
@@ -1236,7 +1256,7 @@ def _splice_results(readme, written: list[Path], profile: str, main_md: str, ver
     "Put the main table, the verdicts, the variant tables and the key figures between `readme`'s result markers."
     rd = Path(readme).resolve().parent
     key = [p for p in written if p.suffix == ".png" and p.stem.split(f"_{profile}")[0] in
-           ("claims", "seed_spread", "heads", "score_vs_k", "score_vs_density")]
+           ("claims", "seed_spread", "heads", "score_vs_k", "score_vs_density", "variants")]
     figs = [os.path.relpath(Path(p).resolve(), rd) for p in key]
     splice_readme(readme, _readme_block(main_md, verdicts_md, profile, figs, variant_md), f"results-{profile}")
 
@@ -1263,12 +1283,13 @@ def build_report(runs_dir: str | Path, out: str | Path = "results", profile: str
     main_md = _progress(df, profile) + main_markdown(main, n_seeds, tasks, f"Main table ({profile})")
     md = _main_section(df, main, main_md, runs_dir, profile, tables)      # run counts, main table, stability
     verdicts = _verdict_sections(df, main, tasks, profile, tables, n_seeds)       # gap, targets, claims, Table 1, one-class
-    variant_md, ks, ds = _variant_sections(df, profile, tables)           # ablations, k and density sweeps
+    variant_md, ks, ds, vc = _variant_sections(df, profile, tables)           # ablations, k and density sweeps
     md += [*verdicts, *_budget_section(df, tasks, profile, tables), *variant_md, *_overlap_section(df, profile, tables), *_cost_section(df)]
     written.append(atomic_write_text(tables / f"main_{profile}.md", "\n".join(md) + "\n"))
     written += _report_figures(df, ks, ds, runs_dir, figures, profile)
     if verdicts and (p := fig_claims(pd.read_csv(tables / f"claims_{profile}.csv"), figures / f"claims_{profile}.png")):
         written.append(p)                                                 # the claims table just written, as a forest plot
+    if len(vc) and (p := fig_variants(vc, figures / f"variants_{profile}.png")): written.append(p)
     if readme is not None: _splice_results(readme, written, profile, main_md, "\n".join(verdicts) or None, variant_md)
     _readable_by_all(tables, figures, profile, readme)
     return written
