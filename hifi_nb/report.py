@@ -867,6 +867,11 @@ def fig_seed_spread(df: pd.DataFrame, path: Path, methods=MAIN_METHODS):
     fig.suptitle("Spread over seeds (dots: single seeds)"); fig.tight_layout()
     fig.savefig(path, dpi=120); plt.close(fig); return path
 
+def _off_panel(t_low: float, t_high: float, x0: float, x1: float) -> list:
+    """Where an interval [t_low, t_high] runs off a panel shown from x0 to x1: `(x, marker)` for an arrow at each
+    edge it crosses (none for a missing interval), so a clipped t interval does not read as ending there."""
+    return ([(x0, "<")] if t_low < x0 else []) + ([(x1, ">")] if t_high > x1 else [])
+
 def _forest(c: pd.DataFrame, path: Path, label, title: str, colour: dict, names: dict | None = None):
     """Forest plot of claims rows: a panel per `claim`, a row per `label(row)`, mean, bootstrap (thick) and t (thin)
     intervals, coloured by `interval_verdict` (`colour`; `names`: the legend's word for each verdict)."""
@@ -881,11 +886,14 @@ def _forest(c: pd.DataFrame, path: Path, label, title: str, colour: dict, names:
         pad = 0.1 * (hi - lo) + 0.5
         for i, r in enumerate(g.itertuples()):
             y, col = len(g) - 1 - i, colour.get(r.interval_verdict, "C7")
-            ax.plot([r.t_low, r.t_high], [y, y], lw=1, color=col)            # the t interval (may run off the panel)
+            ax.plot([r.t_low, r.t_high], [y, y], lw=1, color=col)            # the t interval (an arrow where it runs off)
             ax.plot([r.ci_low, r.ci_high], [y, y], lw=5, alpha=0.5, color=col, solid_capstyle="butt")
             ax.plot(r.mean_diff, y, "o", ms=5, color=col)
         ax.axvline(thr, ls="--", color="k", lw=0.8)
         ax.set_yticks(range(len(g) - 1, -1, -1), [label(r) for r in g.itertuples()]); ax.set_xlim(lo - pad, hi + pad)
+        for i, r in enumerate(g.itertuples()):                               # arrows where a t interval runs off
+            for x, m in _off_panel(r.t_low, r.t_high, lo - pad, hi + pad):
+                ax.plot(x, len(g) - 1 - i, m, ms=6, clip_on=False, color=colour.get(r.interval_verdict, "C7"))
         ax.set_title(claim, fontsize=10); ax.set_xlabel("paired difference, points ×100")
     handles = [plt.Line2D([], [], color=colour[k], lw=5, alpha=0.5, label=(names or {}).get(k, k)) for k in colour]
     fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False)
