@@ -889,11 +889,10 @@ def _forest(c: pd.DataFrame, path: Path, label, title: str, colour: dict, names:
             ax.plot([r.t_low, r.t_high], [y, y], lw=1, color=col)            # the t interval (an arrow where it runs off)
             ax.plot([r.ci_low, r.ci_high], [y, y], lw=5, alpha=0.5, color=col, solid_capstyle="butt")
             ax.plot(r.mean_diff, y, "o", ms=5, color=col)
+            for x, m in _off_panel(r.t_low, r.t_high, lo - pad, hi + pad):
+                ax.plot(x, y, m, ms=6, clip_on=False, color=col)
         ax.axvline(thr, ls="--", color="k", lw=0.8)
         ax.set_yticks(range(len(g) - 1, -1, -1), [label(r) for r in g.itertuples()]); ax.set_xlim(lo - pad, hi + pad)
-        for i, r in enumerate(g.itertuples()):                               # arrows where a t interval runs off
-            for x, m in _off_panel(r.t_low, r.t_high, lo - pad, hi + pad):
-                ax.plot(x, len(g) - 1 - i, m, ms=6, clip_on=False, color=colour.get(r.interval_verdict, "C7"))
         ax.set_title(claim, fontsize=10); ax.set_xlabel("paired difference, points ×100")
     handles = [plt.Line2D([], [], color=colour[k], lw=5, alpha=0.5, label=(names or {}).get(k, k)) for k in colour]
     fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False)
